@@ -77,8 +77,10 @@ def check_gradients(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
     worst = 0.0
     for k, (a, n) in enumerate(zip(analytic, numeric)):
         a = np.zeros_like(n) if a is None else a.data
+        if a.shape != n.shape:
+            raise AssertionError(f"gradient of input {k} has shape {a.shape}, the input has shape {n.shape}")
         diff = np.abs(a - n)
-        worst = float(np.max(diff, initial=0.0)) if diff.size else worst
+        worst = max(worst, float(np.max(diff, initial=0.0)))
         if not np.all(diff <= atol + rtol * np.abs(n)):
             i = np.unravel_index(np.argmax(diff - rtol * np.abs(n)), n.shape)
             raise AssertionError(
@@ -124,6 +126,8 @@ def check_hessian_vector(fn, inputs, eps=1e-5, atol=1e-5, rtol=1e-4, seed=0):
         gu = np.zeros_like(a) if gu is None else gu.data
         gd = np.zeros_like(a) if gd is None else gd.data
         numeric = (gu - gd) / (2 * eps)
+        if h.shape != numeric.shape:
+            raise AssertionError(f"Hessian-vector product for input {k} has shape {h.shape}, expected {numeric.shape}")
         diff = np.abs(h - numeric)
         worst = max(worst, float(np.max(diff, initial=0.0)))
         if not np.all(diff <= atol + rtol * np.abs(numeric)):

@@ -169,9 +169,13 @@ class Tensor:
             Record the backward pass itself, so that the resulting ``.grad`` tensors
             can be differentiated again (gradient penalties, Hessian-vector products).
         """
+        given = set()
         for leaf, g in _backpropagate(self, gradient, create_graph, wanted=None).items():
-            if not create_graph and not g.data.flags.writeable:
-                g = Tensor(np.array(g.data))  # broadcast views are read-only; own the memory
+            if not create_graph and (not g.data.flags.owndata or id(g.data) in given):
+                # a view (of a broadcast, of another gradient) or an array that another
+                # leaf already holds: give this leaf memory of its own
+                g = Tensor(np.array(g.data))
+            given.add(id(g.data))
             leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     # ---- operators: thin wrappers around minireg.functional ------------------------------
@@ -322,7 +326,7 @@ def _backpropagate(root: Tensor, gradient, create_graph: bool, wanted) -> dict:
                 "(an implicit gradient of 1 exists only for a single-element tensor such as a loss)"
             )
         gradient = np.ones_like(root.data)
-    gradient = Tensor(_to_array(gradient, root.dtype))
+    gradient = Tensor(np.array(_to_array(gradient), dtype=root.dtype))  # a copy: never alias the caller's array
     if gradient.shape != root.shape:
         raise ValueError(f"backward: gradient has shape {gradient.shape}, the tensor has shape {root.shape}")
 
