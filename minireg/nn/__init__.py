@@ -1,0 +1,36 @@
+"""Layers and models: :class:`Module`, :class:`Parameter`, and the layers built on them.
+
+* :mod:`minireg.nn.module` -- Module, Parameter, Sequential, rows_view
+* :mod:`minireg.nn.layers` -- Linear, Maxout, Flatten, ReLU, Tanh, Sigmoid, Residual
+* :mod:`minireg.nn.conv` -- Conv2d, MaxPool2d, AvgPool2d
+* :mod:`minireg.nn.normalization` -- BatchNorm1d, BatchNorm2d
+* :mod:`minireg.nn.init` -- initializers
+
+Weight layouts and the choice of defaults are explained in ``docs/nn.md``.
+"""
+from minireg.nn import init
+from minireg.nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from minireg.nn.layers import Flatten, Linear, Maxout, ReLU, Residual, Sigmoid, Tanh
+from minireg.nn.module import PARAMETER_KINDS, Module, Parameter, Sequential, rows_view
+from minireg.nn.normalization import BatchNorm1d, BatchNorm2d
+
+__all__ = [
+    "init",
+    "Module",
+    "Parameter",
+    "PARAMETER_KINDS",
+    "Sequential",
+    "rows_view",
+    "Linear",
+    "Maxout",
+    "Flatten",
+    "ReLU",
+    "Tanh",
+    "Sigmoid",
+    "Residual",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+]

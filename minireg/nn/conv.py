@@ -1,0 +1,117 @@
+"""Convolution and pooling layers: thin Modules over :func:`minireg.functional.conv2d`,
+:func:`~minireg.functional.max_pool2d` and :func:`~minireg.functional.avg_pool2d`.
+
+Images are NCHW: (batch, channels, height, width). A conv weight is stored
+(in_channels, out_channels, kh, kw) -- the dense layout (in, out) with the kernel
+window appended -- so that ``weight.reshape(in_channels, -1)`` has one row per input
+channel, the group GrOWL acts on (GrOWL, eq. (4); :func:`minireg.nn.rows_view`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from minireg import functional as F
+from minireg.nn import init
+from minireg.nn.layers import check_input_dtype
+from minireg.nn.module import Module, Parameter
+
+
+def _check_int(value, name, minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _kernel_pair(kernel_size):
+    """``kernel_size`` as (kh, kw): an int k means a square k x k window."""
+    if isinstance(kernel_size, (tuple, list)):
+        if len(kernel_size) != 2:
+            raise ValueError(f"kernel_size must be an int or a pair (kh, kw), got {kernel_size!r}")
+        return (_check_int(kernel_size[0], "kernel_size[0]", 1), _check_int(kernel_size[1], "kernel_size[1]", 1))
+    k = _check_int(kernel_size, "kernel_size", 1)
+    return (k, k)
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation, as in every deep-learning library).
+
+    y[n, o, i, j] = b[o] + sum_{c, u, v} W[c, o, u, v] * x_pad[n, c, i*s + u, j*s + v]
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int or (int, int)
+    stride : int
+        Step between windows, >= 1.
+    padding : int
+        Zeros added on every side, >= 0.
+    bias : bool
+        One bias per output channel (kind ``"bias"``, initialized to 0).
+    rng : numpy.random.Generator, int or None
+        Source of the initial weights: He uniform with fan_in = in_channels * kh * kw
+        (:mod:`minireg.nn.init`).
+    dtype : float dtype
+
+    Input (N, in_channels, H, W) -> output (N, out_channels, OH, OW) with
+    OH = (H + 2 * padding - kh) // stride + 1 (and OW likewise).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 rng=None, dtype=np.float32):
+        super().__init__()
+        self.in_channels = _check_int(in_channels, "in_channels", 1)
+        self.out_channels = _check_int(out_channels, "out_channels", 1)
+        self.kernel_size = _kernel_pair(kernel_size)
+        self.stride = _check_int(stride, "stride", 1)
+        self.padding = _check_int(padding, "padding", 0)
+        shape = (self.in_channels, self.out_channels) + self.kernel_size
+        self.weight = Parameter(init.kaiming_uniform(shape, init.make_rng(rng), dtype=dtype), kind="weight")
+        self.bias = Parameter(init.zeros(self.out_channels, dtype), kind="bias") if bias else None
+
+    def forward(self, x):
+        x = F.as_tensor(x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d expects input of shape (N, {self.in_channels}, H, W), got shape {x.shape}"
+            )
+        check_input_dtype(x, self.weight, "Conv2d")
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+
+
+class MaxPool2d(Module):
+    """Maximum over each kernel_size x kernel_size window (stride defaults to kernel_size).
+
+    Padding counts as minus infinity: a padded position is never the maximum.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _check_int(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else _check_int(stride, "stride", 1)
+        self.padding = _check_int(padding, "padding", 0)
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(Module):
+    """Mean over each kernel_size x kernel_size window (stride defaults to kernel_size)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _check_int(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else _check_int(stride, "stride", 1)
+        self.padding = _check_int(padding, "padding", 0)
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
