@@ -158,14 +158,14 @@ def test_register_buffer_validates_its_arguments():
         module.register_buffer("not a name", np.zeros(1))
 
 
-def test_rows_view_gives_input_features_as_rows():
+def test_row_view_gives_input_features_as_rows():
     dense = nn.Parameter(np.arange(6.0).reshape(2, 3))
-    assert nn.rows_view(dense) is dense
+    assert nn.row_view(dense) is dense
     conv = Tensor(np.arange(2 * 3 * 2 * 2, dtype=np.float64).reshape(2, 3, 2, 2), requires_grad=True)
-    rows = nn.rows_view(conv)
+    rows = nn.row_view(conv)
     assert rows.shape == (2, 12)
     np.testing.assert_array_equal(rows.data[1], conv.data[1].ravel())  # row c = everything channel c feeds
     (rows * rows).sum().backward()
     np.testing.assert_allclose(conv.grad.data, 2 * conv.data)
     with pytest.raises(ValueError, match="dense"):
-        nn.rows_view(Tensor(np.zeros(3)))
+        nn.row_view(Tensor(np.zeros(3)))

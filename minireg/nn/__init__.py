@@ -1,6 +1,6 @@
 """Layers and models: :class:`Module`, :class:`Parameter`, and the layers built on them.
 
-* :mod:`minireg.nn.module` -- Module, Parameter, Sequential, rows_view
+* :mod:`minireg.nn.module` -- Module, Parameter, Sequential, row_view
 * :mod:`minireg.nn.layers` -- Linear, Maxout, Flatten, ReLU, Tanh, Sigmoid, Residual
 * :mod:`minireg.nn.conv` -- Conv2d, MaxPool2d, AvgPool2d
 * :mod:`minireg.nn.normalization` -- BatchNorm1d, BatchNorm2d
@@ -11,7 +11,7 @@ Weight layouts and the choice of defaults are explained in ``docs/nn.md``.
 from minireg.nn import init
 from minireg.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from minireg.nn.layers import Flatten, Linear, Maxout, ReLU, Residual, Sigmoid, Tanh
-from minireg.nn.module import PARAMETER_KINDS, Module, Parameter, Sequential, rows_view
+from minireg.nn.module import PARAMETER_KINDS, Module, Parameter, Sequential, row_view
 from minireg.nn.normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = [
@@ -20,7 +20,7 @@ __all__ = [
     "Parameter",
     "PARAMETER_KINDS",
     "Sequential",
-    "rows_view",
+    "row_view",
     "Linear",
     "Maxout",
     "Flatten",

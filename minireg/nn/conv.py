@@ -4,7 +4,7 @@
 Images are NCHW: (batch, channels, height, width). A conv weight is stored
 (in_channels, out_channels, kh, kw) -- the dense layout (in, out) with the kernel
 window appended -- so that ``weight.reshape(in_channels, -1)`` has one row per input
-channel, the group GrOWL acts on (GrOWL, eq. (4); :func:`minireg.nn.rows_view`).
+channel, the group GrOWL acts on (GrOWL, eq. (4); :func:`minireg.nn.row_view`).
 """
 from __future__ import annotations
 

@@ -68,23 +68,27 @@ class Parameter(Tensor):
         return f"Parameter(kind={self.kind!r}, shape={self.shape}, dtype={self.dtype})"
 
 
-def rows_view(weight: Tensor) -> Tensor:
+def row_view(weight):
     """A weight as a matrix whose rows are its input features (or input channels).
 
     * dense weight (in, out): returned as is -- row i holds the outgoing weights of
-      input feature i;
+      input feature i (GrOWL, eq. (3));
     * conv weight (in, out, kh, kw): reshaped to (in, out * kh * kw) -- row c holds
       every filter entry that reads input channel c (GrOWL, eq. (4)).
 
-    Row-wise regularizers (group Lasso over input features, GrOWL, eq. (3)) act on this
-    view. The reshape is differentiable, so penalties can be written on it.
+    Row-wise regularizers (group Lasso over input features, GrOWL) act on this view.
+    Given a Tensor or Parameter it returns a Tensor (the reshape is differentiable, so
+    penalties can be written on it); given a NumPy array it returns an array, a view
+    for a C-contiguous weight, so that a proximal step written into it changes the
+    weight (:mod:`minireg.regularizers.proximal`).
     """
-    if not isinstance(weight, Tensor):
-        raise TypeError(f"weight must be a Tensor or Parameter, got {type(weight).__name__}")
+    if not isinstance(weight, (Tensor, np.ndarray)):
+        raise TypeError(f"weight must be a Tensor, Parameter or NumPy array, got {type(weight).__name__}")
     if weight.ndim == 2:
         return weight
     if weight.ndim == 4:
-        return F.reshape(weight, (weight.shape[0], -1))
+        rows = (weight.shape[0], -1)
+        return F.reshape(weight, rows) if isinstance(weight, Tensor) else weight.reshape(rows)
     raise ValueError(
         f"weight must be dense (in, out) or conv (in, out, kh, kw); got shape {weight.shape}"
     )

@@ -1,0 +1,282 @@
+"""Proximal operators: the regularizers that act after the optimizer's step.
+
+A proximal gradient step (GrOWL, eq. (5)) first takes a plain gradient step on the loss,
+then applies the *proximal operator* of the regularizer R scaled by the step size eta:
+
+    prox_{eta R}(z) = argmin_x  eta * R(x) + 1/2 * ||x - z||^2
+
+Every function here computes prox_{eta R} for one R, takes ``eta`` as an argument, keeps
+float32 as float32 and float64 as float64, and either returns a new array or writes into
+``out`` (``out=w`` works in place):
+
+============================  ===============================================  ==========================
+function                      R(w)                                             source
+============================  ===============================================  ==========================
+``prox_l1``                   alpha * sum_ij |w_ij|                            Deep Learning, sec. 7.2.2
+``prox_group_lasso``          alpha * sum_i ||w_i||_2  (rows w_i)              GrOWL, eq. (1), lam_i = alpha
+``prox_owl``                  sum_i lam_i |z|_[i]  (i-th largest magnitude)    GrOWL, Appendix A, Alg. 2
+``prox_growl``                sum_i lam_i ||w_[i]||_2  (i-th largest row)      GrOWL, eqs. (1), (4), (8)
+============================  ===============================================  ==========================
+
+The weights ``lam`` of OWL and GrOWL come from :func:`growl_weights` (GrOWL, eq. (9)) or
+one of its named special cases: :func:`oscar_weights`, :func:`group_lasso_weights`,
+:func:`linf_weights`.
+
+Rows
+----
+minireg stores a dense weight as (in_features, out_features), so a row of W holds every
+weight leaving one input, and GrOWL groups rows (GrOWL, eq. (3)): a zero row switches
+an input off. A convolution weight is stored (in_channels, out_channels, kh, kw); its
+rows are the input channels, one row of out_channels * kh * kw entries each (GrOWL,
+eq. (4)). :func:`row_view` gives this (n_rows, n_columns) view of any weight, and the
+row-wise operators go through it.
+
+The OWL and GrOWL operators run the compiled kernels of ``minireg/_ext/pava.pyx`` when
+they are built and switched on, and their NumPy twins in ``minireg.kernels`` otherwise
+(``MINIREG_PURE_NUMPY=1`` or ``minireg.kernels.use_compiled(False)``).
+"""
+import numpy as np
+
+from minireg import kernels
+from minireg.nn.module import row_view
+
+
+# ---------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------
+
+def _as_array(weight, name):
+    """The ndarray behind ``weight`` (an ndarray, or anything with ``.data``, such as a
+    minireg Parameter), checked to be float32 or float64."""
+    array = weight if isinstance(weight, np.ndarray) else getattr(weight, "data", weight)
+    array = np.asarray(array)
+    if array.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {array.dtype}")
+    return array
+
+
+def _as_out(out, like):
+    """``out`` as an ndarray shaped and typed like ``like`` (or None)."""
+    if out is None:
+        return None
+    array = out if isinstance(out, np.ndarray) else getattr(out, "data", out)
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"out must be None or an ndarray, got {type(out).__name__}")
+    if array.shape != like.shape or array.dtype != like.dtype:
+        raise ValueError(
+            f"out must have shape {like.shape} and dtype {like.dtype} like the weight, "
+            f"got shape {array.shape} and dtype {array.dtype}"
+        )
+    if not array.flags.writeable:
+        raise ValueError("out must be writeable")
+    return array
+
+
+def _nonnegative_number(value, name):
+    """``value`` as a Python float, checked to be finite and >= 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number >= 0, got {value!r}")
+    value = float(value)
+    if not (0.0 <= value < np.inf):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def _write_rows(result_rows, out):
+    """Put rows computed for ``row_view(out)`` into ``out`` and return ``out``."""
+    out[...] = result_rows.reshape(out.shape)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# l1 and group Lasso: closed forms
+# ---------------------------------------------------------------------------------------
+
+def soft_threshold(x, threshold, out=None):
+    """Soft thresholding ``S_t(x) = sign(x) * max(|x| - t, 0)``, entry by entry.
+
+    ``S_t`` is the prox of ``t * ||x||_1``: it is the closed-form minimizer of
+    ``1/2 (w - w*)^2 + t |w|``, ``w = sign(w*) max(|w*| - t, 0)`` (Deep Learning,
+    sec. 7.2.2, with the Hessian gamma_i = 1 and beta = t).
+    """
+    x = _as_array(x, "x")
+    threshold = _nonnegative_number(threshold, "threshold")
+    out = _as_out(out, x)
+    excess = np.abs(x) - threshold  # a Python float keeps float32 as float32
+    np.maximum(excess, 0, out=excess)
+    return np.copysign(excess, x, out=out)
+
+
+def prox_l1(weight, alpha, eta, out=None):
+    """prox of ``eta * alpha * ||w||_1``: soft thresholding at ``eta * alpha``.
+
+    Parameters
+    ----------
+    weight : float32 or float64 array (or minireg Parameter), any shape
+    alpha : float >= 0, the L1 coefficient (Deep Learning, eq. 7.9: Omega = ||w||_1)
+    eta : float >= 0, the step size
+    out : None, or an array like ``weight`` to write into
+    """
+    alpha = _nonnegative_number(alpha, "alpha")
+    eta = _nonnegative_number(eta, "eta")
+    return soft_threshold(weight, eta * alpha, out=out)
+
+
+def prox_group_lasso(weight, alpha, eta, out=None):
+    """prox of ``eta * alpha * sum_i ||w_i||_2`` over the rows ``w_i`` of ``row_view(weight)``.
+
+    Each row is shrunk toward zero by ``eta * alpha`` in norm, and set to zero when its
+    norm is at most that (block soft thresholding):
+
+        U_i = max(0, 1 - eta * alpha / ||w_i||_2) * w_i.
+
+    This is GrOWL with all weights equal, lam_i = alpha (GrOWL, eq. (1) and sec. 3.1).
+    """
+    w = _as_array(weight, "weight")
+    alpha = _nonnegative_number(alpha, "alpha")
+    eta = _nonnegative_number(eta, "eta")
+    out = _as_out(out, w)
+    rows = row_view(w)
+    row_norms = np.sqrt(np.sum(np.square(rows, dtype=np.float64), axis=1))
+    keep_fraction = np.zeros_like(row_norms)
+    nonzero = row_norms > 0
+    keep_fraction[nonzero] = np.maximum(0.0, 1.0 - eta * alpha / row_norms[nonzero])
+    result_rows = rows * keep_fraction.astype(w.dtype)[:, None]
+    if out is None:
+        return result_rows.reshape(w.shape)
+    return _write_rows(result_rows, out)
+
+
+# ---------------------------------------------------------------------------------------
+# OWL and GrOWL
+# ---------------------------------------------------------------------------------------
+
+def prox_owl(z, lam, eta, out=None):
+    """prox of ``eta * Omega_lam`` with ``Omega_lam(z) = sum_i lam_i |z|_[i]`` (OWL / SLOPE).
+
+    ``|z|_[i]`` is the i-th largest magnitude; ``lam`` must be non-increasing and
+    non-negative. Sort the magnitudes, subtract ``eta * lam``, project onto the
+    non-increasing non-negative sequences by pool adjacent violators, undo the sort and
+    restore the signs (GrOWL, Appendix A, Algorithm 2; Bogdan et al. 2015).
+
+    Parameters
+    ----------
+    z : float32 or float64 array of any shape, treated as one vector of its entries
+    lam : ``z.size`` weights, e.g. from :func:`growl_weights`
+    eta : float >= 0, the step size
+    out : None, or an array like ``z`` to write into (``out=z`` works in place)
+    """
+    z = _as_array(z, "z")
+    out = _as_out(out, z)
+    flat = z.reshape(-1)
+    if out is None:
+        return kernels.owl_prox(flat, lam, eta).reshape(z.shape)
+    if out.flags.c_contiguous:
+        kernels.owl_prox(flat, lam, eta, out=out.reshape(-1))
+        return out
+    out[...] = kernels.owl_prox(flat, lam, eta).reshape(z.shape)
+    return out
+
+
+def prox_growl(weight, lam, eta, out=None):
+    """prox of ``eta * Omega_lam`` on the rows of ``row_view(weight)`` (GrOWL, eq. (8)).
+
+    ``Omega_lam(W) = sum_i lam_i ||w_[i]||_2`` with ``w_[i]`` the row of i-th largest
+    norm (GrOWL, eq. (1)); rows are inputs of a dense weight and input channels of a
+    convolution weight (eq. (4)). The OWL prox of the row norms gives each row its new
+    norm: ``U_i = w_i * prox_{eta Omega_lam}(r)_i / r_i`` with ``r_i = ||w_i||_2``.
+
+    Parameters
+    ----------
+    weight : float32 or float64 array (or minireg Parameter) of 2 or more dimensions
+    lam : one weight per row, non-increasing and non-negative (e.g. :func:`growl_weights`)
+    eta : float >= 0, the step size
+    out : None, or an array like ``weight`` to write into (``out=weight`` works in place)
+    """
+    w = _as_array(weight, "weight")
+    out = _as_out(out, w)
+    rows = row_view(w)
+    if out is None:
+        return kernels.growl_prox(rows, lam, eta).reshape(w.shape)
+    if out.ndim == 2 or out.flags.c_contiguous:  # row_view(out) is a view of out
+        kernels.growl_prox(rows, lam, eta, out=row_view(out))
+        return out
+    return _write_rows(kernels.growl_prox(rows, lam, eta), out)
+
+
+def owl_norm(z, lam):
+    """``Omega_lam(z) = sum_i lam_i |z|_[i]``, the OWL norm (GrOWL, eq. (1) for vectors)."""
+    z = _as_array(z, "z")
+    magnitudes = np.sort(np.abs(z.reshape(-1)).astype(np.float64))[::-1]
+    lam = np.asarray(lam, dtype=np.float64)
+    if lam.shape != magnitudes.shape:
+        raise ValueError(f"lam must have shape {magnitudes.shape}, one weight per entry, got {lam.shape}")
+    return float(np.dot(lam, magnitudes))
+
+
+def growl_norm(weight, lam):
+    """``Omega_lam(W) = sum_i lam_i ||w_[i]||_2`` over the rows of ``row_view(weight)`` (GrOWL, eq. (1))."""
+    rows = row_view(_as_array(weight, "weight"))
+    row_norms = np.sqrt(np.sum(np.square(rows, dtype=np.float64), axis=1))
+    return owl_norm(row_norms, lam)
+
+
+# ---------------------------------------------------------------------------------------
+# The weights lam (GrOWL, eq. (9)) and their special cases
+# ---------------------------------------------------------------------------------------
+
+def growl_weights(n, lambda1, lambda2, p):
+    """The GrOWL weights of eq. (9): a linear decay over the first ``p``, then constant.
+
+        lam_i = Lambda1 + (p - i + 1) * Lambda2   for i = 1, ..., p
+        lam_i = Lambda1                            for i = p + 1, ..., n
+
+    ``Lambda1`` sets the sparsifying strength and ``Lambda2`` the clustering strength;
+    only the ``p`` largest rows are encouraged to tie (GrOWL, sec. 3.4.1).
+
+    Parameters
+    ----------
+    n : int >= 1, the number of groups (rows)
+    lambda1, lambda2 : floats >= 0
+    p : int in 1 ... n
+
+    Returns
+    -------
+    lam : float64 array of shape (n,), non-increasing and non-negative
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an int >= 1 (the number of rows), got {n!r}")
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)) or not 1 <= p <= n:
+        raise ValueError(f"p must be an int in 1 ... n = {n}, got {p!r}")
+    lambda1 = _nonnegative_number(lambda1, "lambda1")
+    lambda2 = _nonnegative_number(lambda2, "lambda2")
+    i = np.arange(1, n + 1, dtype=np.float64)
+    return np.where(i <= p, lambda1 + (p - i + 1) * lambda2, lambda1)
+
+
+def oscar_weights(n, lambda1, lambda2):
+    """OSCAR (Bondell & Reich 2008): eq. (9) with ``p = n``, a linear decay over all rows.
+
+    ``lam_i = Lambda1 + (n - i + 1) * Lambda2`` (GrOWL, sec. 3.4.1: "if p = n, the above
+    setting is equivalent to OSCAR").
+    """
+    return growl_weights(n, lambda1, lambda2, n)
+
+
+def group_lasso_weights(n, lambda1):
+    """Group Lasso: eq. (9) with ``Lambda2 = 0``, all weights equal to ``Lambda1``.
+
+    With equal weights GrOWL is the group Lasso (GrOWL, sec. 3.1), and OWL is the l1
+    norm, whose prox is soft thresholding.
+    """
+    return growl_weights(n, lambda1, 0.0, n)
+
+
+def linf_weights(n, alpha):
+    """``lam = (alpha, 0, ..., 0)``: OWL becomes ``alpha * ||z||_inf`` (the largest magnitude).
+
+    This is eq. (9) with ``Lambda1 = 0``, ``Lambda2 = alpha``, ``p = 1``. Its prox is
+    ``z`` minus the projection of ``z`` onto the l1 ball of radius ``eta * alpha``
+    (Moreau decomposition; the l1 norm is the dual of the l-inf norm).
+    """
+    return growl_weights(n, 0.0, alpha, 1)
