@@ -82,7 +82,7 @@ def check_gradients(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
         diff = np.abs(a - n)
         worst = max(worst, float(np.max(diff, initial=0.0)))
         if not np.all(diff <= atol + rtol * np.abs(n)):
-            i = np.unravel_index(np.argmax(diff - rtol * np.abs(n)), n.shape)
+            i = tuple(int(j) for j in np.unravel_index(np.argmax(diff - rtol * np.abs(n)), n.shape))
             raise AssertionError(
                 f"gradient of input {k} differs from finite differences at {i}: "
                 f"autograd {a[i]:.8g}, numerical {n[i]:.8g} (max abs diff {diff.max():.3g})"

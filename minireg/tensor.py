@@ -57,13 +57,13 @@ def _to_array(data, dtype=None) -> np.ndarray:
     """The NumPy array behind ``data``; Python numbers and lists become DEFAULT_DTYPE floats."""
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.ndarray):
+    if isinstance(data, np.ndarray) and data.dtype.kind in "biuf":
         return data if dtype is None else data.astype(dtype, copy=False)
     array = np.asarray(data, dtype=dtype)
     if dtype is None and array.dtype == np.float64 and not isinstance(data, np.generic):
         array = array.astype(DEFAULT_DTYPE)
-    if array.dtype == object:
-        raise TypeError(f"Tensor(data=...) needs numbers or a numeric array, got {type(data).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"Tensor(data=...) needs numbers or a numeric array, got {type(data).__name__} of dtype {array.dtype}")
     return array
 
 
