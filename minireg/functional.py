@@ -220,6 +220,7 @@ def maximum(a, b) -> Tensor:
 
 def minimum(a, b) -> Tensor:
     """Elementwise min(a, b)."""
+    a, b = _operands(a, b, "minimum")
     return neg(maximum(neg(a), neg(b)))
 
 
@@ -296,6 +297,13 @@ def min(x, axis=None, keepdims=False) -> Tensor:
     return neg(max(neg(x), axis, keepdims))
 
 
+def _max_shift(x: Tensor, axis) -> np.ndarray:
+    """max(x) along ``axis`` (kept), 0 where it is not finite: a constant shift for
+    stable exponentials."""
+    shift = np.max(x.data, axis=axis, keepdims=True)
+    return np.where(np.isfinite(shift), shift, 0).astype(x.dtype, copy=False)
+
+
 def logsumexp(x, axis=-1, keepdims=False) -> Tensor:
     """log sum_i exp(x_i), computed as m + log sum_i exp(x_i - m) with m = max x.
 
@@ -303,8 +311,7 @@ def logsumexp(x, axis=-1, keepdims=False) -> Tensor:
     so the gradient, softmax(x), comes out right.
     """
     x = as_tensor(x)
-    shift = np.max(x.data, axis=axis, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype, copy=False)
+    shift = _max_shift(x, axis)
     out = log(sum(exp(x - shift), axis=axis, keepdims=True)) + shift
     if not keepdims:
         out = reshape(out, np.squeeze(out.data, axis=axis).shape)
@@ -317,15 +324,21 @@ def softmax(x, axis=-1) -> Tensor:
 
 
 def log_softmax(x, axis=-1) -> Tensor:
-    """x_i - log sum_j exp(x_j) along ``axis`` (stable for large logits)."""
-    x = as_tensor(x)
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    """x_i - log sum_j exp(x_j) along ``axis``, as (x_i - m) - log sum_j exp(x_j - m)
+    with m = max x, so that large logits lose no precision."""
+    shifted = as_tensor(x) - _max_shift(as_tensor(x), axis)
+    return shifted - log(sum(exp(shifted), axis=axis, keepdims=True))
 
 
 def softplus(x) -> Tensor:
-    """log(1 + e^x) = max(x, 0) + log(1 + e^-|x|), stable for any x."""
+    """log(1 + e^x), computed as max(x, 0) + log(1 + e^-|x|) so that it never overflows.
+
+    Its derivative is the sigmoid, which is also how the gradient is computed (the
+    stable formula has kinks at 0 that would give a wrong subgradient there).
+    """
     x = as_tensor(x)
-    return relu(x) + log1p(exp(neg(abs(x))))
+    data = np.maximum(x.data, 0) + np.log1p(np.exp(-np.abs(x.data)))
+    return Tensor.from_op(data, (x,), lambda g, out: (g * sigmoid(x),))
 
 
 # ---------------------------------------------------------------------------------------
@@ -414,9 +427,11 @@ def index_add_to_zeros(values, shape, index) -> Tensor:
 
 def concatenate(tensors, axis=0) -> Tensor:
     """Join tensors along an existing axis."""
-    tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
+    like = next((t for t in tensors if isinstance(t, Tensor)), None)
+    tensors = [t if isinstance(t, Tensor) or like is None else _constant_like(t, like) for t in tensors]
+    tensors = [as_tensor(t) for t in tensors]
     dtypes = {t.dtype for t in tensors}
     if len(dtypes) > 1:
         raise TypeError(f"concatenate: tensors have different dtypes {sorted(map(str, dtypes))}")
@@ -461,10 +476,17 @@ def matmul(a, b) -> Tensor:
     a, b = _operands(a, b, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: operands must have at least one dimension (use * for scalars)")
-    if a.ndim == 1:
-        return reshape(matmul(reshape(a, (1, -1)), b), b.shape[:-2] + b.shape[-1:])
-    if b.ndim == 1:
-        return reshape(matmul(a, reshape(b, (-1, 1))), a.shape[:-1])
+    if a.ndim == 1 or b.ndim == 1:
+        # as numpy.matmul: a vector is a row (on the left) or a column (on the right)
+        # matrix whose extra axis is dropped from the result
+        out = matmul(reshape(a, (1, -1)) if a.ndim == 1 else a,
+                     reshape(b, (-1, 1)) if b.ndim == 1 else b)
+        shape = out.shape
+        if b.ndim == 1:
+            shape = shape[:-1]
+        if a.ndim == 1:
+            shape = shape[:-1] if b.ndim == 1 else shape[:-2] + shape[-1:]
+        return reshape(out, shape)
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(
             f"matmul: shapes {a.shape} and {b.shape} do not fit "
@@ -476,3 +498,221 @@ def matmul(a, b) -> Tensor:
                 sum_to_shape(matmul(swapaxes(a, -1, -2), g), b.shape) if b.requires_grad else None)
 
     return Tensor.from_op(a.data @ b.data, (a, b), backward)
+
+
+# ---------------------------------------------------------------------------------------
+# Convolution and pooling
+# ---------------------------------------------------------------------------------------
+#
+# All three operations unfold the input with im2col (minireg.kernels) and then do something
+# simple with the columns: a matrix product (convolution), a max or a mean over the
+# window (pooling). im2col and col2im are linear maps and each other's adjoint, so each
+# one's backward is the other, and a convolution can be differentiated twice.
+# Layout: inputs are NCHW; a conv weight is stored as (in_channels, out_channels, KH, KW)
+# (PyTorch's (out, in, KH, KW) is ours.transpose(1, 0, 2, 3)), so that its "row view"
+# weight.reshape(in_channels, -1) has one row per input channel (GrOWL, eq. (4)).
+
+from minireg import kernels as _kernels  # noqa: E402  (kernels imports nothing of minireg)
+
+
+def _kernel_pair(kernel_size) -> tuple:
+    """``kernel_size`` given as an int k or a pair (kh, kw), returned as a pair of ints."""
+    pair = (kernel_size, kernel_size) if isinstance(kernel_size, (int, np.integer)) else kernel_size
+    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
+            or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in pair)):
+        raise TypeError(f"kernel_size must be an int or a pair of ints (kh, kw), got {kernel_size!r}")
+    if pair[0] < 1 or pair[1] < 1:
+        raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_int(value, name: str, smallest: int) -> int:
+    """``value`` as an int, which must be >= ``smallest``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < smallest:
+        raise ValueError(f"{name} must be an int >= {smallest}, got {value}")
+    return int(value)
+
+
+def _check_image(x: Tensor, function: str) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{function}: x must have shape (N, C, H, W), got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{function}: x must be float32 or float64, got {x.dtype}")
+
+
+def im2col(x, kernel_size, stride=1, padding=0) -> Tensor:
+    """Unfold the patches of an image batch into the columns of a matrix.
+
+    Parameters
+    ----------
+    x : Tensor of shape (N, C, H, W)
+    kernel_size : int or (int, int)
+        Window height and width (KH, KW).
+    stride : int
+        Step between windows.
+    padding : int
+        Zeros added on every side.
+
+    Returns
+    -------
+    Tensor of shape (C*KH*KW, N*OH*OW), with OH = (H + 2 padding - KH) // stride + 1
+    (likewise OW): ``cols[(c*KH + ky)*KW + kx, (n*OH + oh)*OW + ow] =
+    x_padded[n, c, oh*stride + ky, ow*stride + kx]``. im2col is linear, and its
+    vector-Jacobian product is its adjoint :func:`col2im` (and vice versa).
+    """
+    x = as_tensor(x)
+    _check_image(x, "im2col")
+    kh, kw = _kernel_pair(kernel_size)
+    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
+    x_shape = x.shape
+
+    def backward(g, out):
+        return (col2im(g, x_shape, (kh, kw), stride, padding),)
+
+    return Tensor.from_op(_kernels.im2col(x.data, kh, kw, stride, padding), (x,), backward)
+
+
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> Tensor:
+    """Add the columns of ``cols`` back into an image of shape ``x_shape``.
+
+    The adjoint of :func:`im2col`: ``<im2col(x), c> = <x, col2im(c)>``. Each input pixel
+    receives the sum of the column entries that were copied from it (a pixel lies in up
+    to KH*KW windows). Its vector-Jacobian product is :func:`im2col`.
+    """
+    cols = as_tensor(cols)
+    kh, kw = _kernel_pair(kernel_size)
+    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
+    x_shape = tuple(int(n) for n in x_shape)
+
+    def backward(g, out):
+        return (im2col(g, (kh, kw), stride, padding),)
+
+    return Tensor.from_op(_kernels.col2im(cols.data, x_shape, kh, kw, stride, padding), (cols,), backward)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
+    """2-D convolution (cross-correlation, as in every deep-learning framework).
+
+    ``out[n, o, i, j] = bias[o] + sum_{c, ky, kx} weight[c, o, ky, kx]
+    * x_padded[n, c, i*stride + ky, j*stride + kx]`` (the strided multi-channel
+    convolution of Deep Learning, sec. 9.5, eq. 9.8, with indices from 0).
+
+    Computed as one matrix product with the unfolded input:
+    ``out = W_rows @ im2col(x)`` with ``W_rows`` = weight as (out_channels, C*KH*KW).
+    The backward pass is that of the matrix product followed by :func:`col2im`.
+
+    Parameters
+    ----------
+    x : Tensor of shape (N, C, H, W)
+    weight : Tensor of shape (C, out_channels, KH, KW)
+        minireg's layout; PyTorch's weight is ``weight.transpose(1, 0, 2, 3)``.
+    bias : Tensor of shape (out_channels,), optional
+    stride, padding : int
+
+    Returns
+    -------
+    Tensor of shape (N, out_channels, OH, OW).
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    _check_image(x, "conv2d")
+    if weight.ndim != 4:
+        raise ValueError(
+            f"conv2d: weight must have shape (in_channels, out_channels, KH, KW), got shape {weight.shape}"
+        )
+    if x.dtype != weight.dtype:
+        raise TypeError(f"conv2d: x has dtype {x.dtype} but weight has dtype {weight.dtype}")
+    in_channels, out_channels, kh, kw = weight.shape
+    if x.shape[1] != in_channels:
+        raise ValueError(
+            f"conv2d: x has {x.shape[1]} channels (x.shape[1]) but weight has {in_channels} input "
+            f"channels (weight.shape[0]; minireg stores weights as (in, out, KH, KW))"
+        )
+    if bias is not None:
+        bias = as_tensor(bias)
+        if bias.shape != (out_channels,):
+            raise ValueError(f"conv2d: bias must have shape ({out_channels},), got shape {bias.shape}")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"conv2d: bias has dtype {bias.dtype} but x has dtype {x.dtype}")
+    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
+    n_batch, _, height, width = x.shape
+    out_h = _kernels.conv_output_size(height, kh, stride, padding, "height")
+    out_w = _kernels.conv_output_size(width, kw, stride, padding, "width")
+
+    cols = im2col(x, (kh, kw), stride, padding)  # (C*KH*KW, N*OH*OW)
+    weight_rows = reshape(transpose(weight, (1, 0, 2, 3)), (out_channels, in_channels * kh * kw))
+    out = matmul(weight_rows, cols)  # (out_channels, N*OH*OW)
+    out = transpose(reshape(out, (out_channels, n_batch, out_h, out_w)), (1, 0, 2, 3))
+    if bias is not None:
+        out = out + reshape(bias, (1, out_channels, 1, 1))
+    return out
+
+
+def _pool_windows(x: Tensor, function: str, kernel_size, stride, padding):
+    """Validate a pooling call and unfold every channel of every image separately.
+
+    Returns (windows, (kh, kw, stride, padding), out_shape): ``windows`` has shape
+    (KH*KW, N*C, OH*OW), one row per position in the window, and ``out_shape`` is
+    (N, C, OH, OW).
+    """
+    x = as_tensor(x)
+    _check_image(x, function)
+    kh, kw = _kernel_pair(kernel_size)
+    if stride is None:  # non-overlapping windows
+        if kh != kw:
+            raise ValueError(f"{function}: give stride explicitly for a non-square kernel {kernel_size}")
+        stride = kh
+    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
+    if 2 * padding > builtins.min(kh, kw):
+        raise ValueError(
+            f"{function}: padding must be at most half the kernel size, got padding={padding} "
+            f"for kernel_size={kernel_size}"
+        )
+    n_batch, channels, height, width = x.shape
+    out_h = _kernels.conv_output_size(height, kh, stride, padding, "height")
+    out_w = _kernels.conv_output_size(width, kw, stride, padding, "width")
+    # Channels pool independently: treat each of the N*C planes as a one-channel image,
+    # so that column (n*C + c)*OH*OW + oh*OW + ow of im2col is output pixel (n, c, oh, ow).
+    planes = reshape(x, (n_batch * channels, 1, height, width))
+    windows = reshape(im2col(planes, (kh, kw), stride, padding), (kh * kw, n_batch * channels, out_h * out_w))
+    return windows, (kh, kw, stride, padding), (n_batch, channels, out_h, out_w)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    """Max pooling: the largest value in each KH x KW window (Deep Learning, sec. 9.3).
+
+    Parameters
+    ----------
+    x : Tensor of shape (N, C, H, W)
+    kernel_size : int or (int, int)
+    stride : int, optional
+        Defaults to the kernel size (non-overlapping windows).
+    padding : int
+        Implicit padding with -inf (never the maximum), at most half the kernel size,
+        so every window holds at least one pixel of ``x``.
+
+    Returns
+    -------
+    Tensor of shape (N, C, OH, OW). The gradient flows to the maximal pixel of each
+    window (shared equally among exact ties, a valid subgradient).
+    """
+    windows, (kh, kw, stride, padding), out_shape = _pool_windows(x, "max_pool2d", kernel_size, stride, padding)
+    if padding:
+        # the window positions that fall on the padding: the zeros in an unfolded image of ones
+        ones = np.ones((1, 1) + as_tensor(x).shape[2:], dtype=windows.dtype)
+        outside = _kernels.im2col(ones, kh, kw, stride, padding) == 0  # (KH*KW, OH*OW)
+        windows = where(outside[:, None, :], -np.inf, windows)
+    return reshape(max(windows, axis=0), out_shape)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    """Average pooling: the mean of each KH x KW window.
+
+    Zero padding counts in the average (each output divides by KH*KW), as in PyTorch's
+    default ``count_include_pad=True``. ``stride`` defaults to the kernel size.
+
+    Returns a Tensor of shape (N, C, OH, OW).
+    """
+    windows, (kh, kw, _, _), out_shape = _pool_windows(x, "avg_pool2d", kernel_size, stride, padding)
+    return reshape(sum(windows, axis=0) * (1.0 / (kh * kw)), out_shape)
