@@ -1,0 +1,18 @@
+"""Training: the step with its five places for regularizers, the callbacks around it
+(early stopping, schedules, checkpoints, progress), and the procedures that reuse the
+validation data after early stopping (Deep Learning, Algorithms 7.1-7.3).
+
+See ``docs/training.md``.
+"""
+from minireg.training.callbacks import (Callback, Checkpoint, EarlyStopping, History,
+                                        LearningRateSchedule, ProgressPrinter, StopAtTarget)
+from minireg.training.procedures import (ContinueResult, RetrainResult, continue_on_all_data,
+                                         retrain_on_all_data, retrain_steps)
+from minireg.training.trainer import Trainer, zero_one_error
+
+__all__ = [
+    "Trainer", "zero_one_error",
+    "Callback", "History", "EarlyStopping", "StopAtTarget", "LearningRateSchedule",
+    "Checkpoint", "ProgressPrinter",
+    "retrain_on_all_data", "retrain_steps", "continue_on_all_data", "RetrainResult", "ContinueResult",
+]
