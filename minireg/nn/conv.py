@@ -82,36 +82,31 @@ class Conv2d(Module):
                 f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """What the pooling layers share: a square window, its stride and padding."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _check_int(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else _check_int(stride, "stride", 1)
+        self.padding = _check_int(padding, "padding", 0)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
     """Maximum over each kernel_size x kernel_size window (stride defaults to kernel_size).
 
     Padding counts as minus infinity: a padded position is never the maximum.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = _check_int(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else _check_int(stride, "stride", 1)
-        self.padding = _check_int(padding, "padding", 0)
-
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
 
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Mean over each kernel_size x kernel_size window (stride defaults to kernel_size)."""
-
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = _check_int(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else _check_int(stride, "stride", 1)
-        self.padding = _check_int(padding, "padding", 0)
 
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
