@@ -13,8 +13,9 @@ weight and bias gradients. Variants, all timed in this one process:
 * ``minireg``        -- ``minireg.functional.conv2d`` with the compiled im2col/col2im;
 * ``minireg twin``   -- the same with the NumPy twins (``kernels.use_compiled(False)``);
 * ``torch``          -- ``torch.nn.functional.conv2d`` on PyTorch CPU;
-* ``gemm floor``     -- only the three matrix products minireg does (W@cols, g@cols^T,
-                        W^T@g) on ready-made arrays: what im2col + GEMM cannot beat.
+* ``gemm floor``     -- only the three matrix products minireg does (W@cols, cols@g_pixels,
+                        W^T@g_pixels^T, with g_pixels the gradient in NHWC order) on
+                        ready-made arrays: what im2col + GEMM cannot beat.
 
 and, for each layer's shapes, the kernels alone: ``im2col`` and ``col2im``, compiled
 against the twin.
@@ -103,10 +104,10 @@ def make_torch_step(x, w, b, upstream):
 def make_gemm_floor(x, w, upstream):
     cols = kernels.im2col(x, KERNEL, KERNEL, 1, PADDING)
     w_rows = np.ascontiguousarray(w.transpose(1, 0, 2, 3).reshape(w.shape[1], -1))
-    g = np.ascontiguousarray(upstream.transpose(1, 0, 2, 3).reshape(w.shape[1], -1))
+    g_pixels = np.ascontiguousarray(upstream.transpose(0, 2, 3, 1)).reshape(-1, w.shape[1])
 
     def step():
-        return w_rows @ cols, g @ cols.T, w_rows.T @ g
+        return w_rows @ cols, cols @ g_pixels, w_rows.T @ g_pixels.T
 
     return step
 

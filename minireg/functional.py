@@ -513,6 +513,10 @@ def matmul(a, b) -> Tensor:
 # weight.reshape(in_channels, -1) has one row per input channel (GrOWL, eq. (4)).
 
 from minireg import kernels as _kernels  # noqa: E402  (kernels imports nothing of minireg)
+import contextlib as _contextlib  # noqa: E402
+import threading as _threading  # noqa: E402
+
+from minireg.tensor import is_grad_enabled  # noqa: E402
 
 
 def _kernel_pair(kernel_size) -> tuple:
@@ -592,6 +596,39 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> Tensor:
     return Tensor.from_op(_kernels.col2im(cols.data, x_shape, kh, kw, stride, padding), (cols,), backward)
 
 
+class _Workspace:
+    """One scratch array, reused from call to call, for conv2d's large temporaries.
+
+    The unfolded input of a convolution is large (80 MB for LeNet's second layer at
+    batch 128), and a fresh array that size costs as much in page faults (the kernel
+    zeroing new memory) as the unfolding itself. conv2d borrows this buffer instead, for
+    arrays that live only inside one call: nothing borrowed is ever returned to the
+    caller or kept in the graph. While one call holds the buffer (another thread), a
+    second borrower gets a fresh array. The buffer keeps the size of the largest request.
+    """
+
+    def __init__(self):
+        self._buffer = np.empty(0, dtype=np.float64)
+        self._lock = _threading.Lock()
+
+    @_contextlib.contextmanager
+    def borrow(self, shape, dtype):
+        """Context manager yielding an uninitialised C-contiguous array of ``shape`` and ``dtype``."""
+        if not self._lock.acquire(blocking=False):
+            yield np.empty(shape, dtype=dtype)
+            return
+        try:
+            size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            if self._buffer.nbytes < size:
+                self._buffer = np.empty(-(-size // 8), dtype=np.float64)  # 8-byte aligned
+            yield self._buffer.view(np.uint8)[:size].view(dtype).reshape(shape)
+        finally:
+            self._lock.release()
+
+
+_conv_workspace = _Workspace()
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
     """2-D convolution (cross-correlation, as in every deep-learning framework).
 
@@ -600,8 +637,19 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
     convolution of Deep Learning, sec. 9.5, eq. 9.8, with indices from 0).
 
     Computed as one matrix product with the unfolded input:
-    ``out = W_rows @ im2col(x)`` with ``W_rows`` = weight as (out_channels, C*KH*KW).
-    The backward pass is that of the matrix product followed by :func:`col2im`.
+    ``out2d = W_rows @ cols``, with ``cols = im2col(x)`` of shape (C*KH*KW, N*OH*OW) and
+    ``W_rows`` = weight as (out_channels, C*KH*KW). With ``g2d`` the upstream gradient
+    laid out like ``out2d``, the backward pass (Deep Learning, sec. 9.5, eqs. 9.11-9.13) is
+
+        dL/dW_rows = g2d @ cols^T,   dL/dx = col2im(W_rows^T @ g2d),   dL/dbias = sum of g.
+
+    conv2d is one op. Its backward pass comes in two versions that compute the same
+    numbers: with ``create_graph=True`` it is written in differentiable Tensor ops
+    (:func:`im2col`, :func:`matmul`, :func:`col2im`), so the convolution can be
+    differentiated twice (input-gradient penalties, Hessian-vector products); otherwise it
+    works on the arrays directly, picks the matrix-product orientations that OpenBLAS
+    runs fastest, unfolds ``x`` again instead of keeping ``cols`` in the graph, and puts
+    the large temporaries (``cols``, ``W_rows^T @ g2d``) in a reused work buffer.
 
     Parameters
     ----------
@@ -639,14 +687,75 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
     n_batch, _, height, width = x.shape
     out_h = _kernels.conv_output_size(height, kh, stride, padding, "height")
     out_w = _kernels.conv_output_size(width, kw, stride, padding, "width")
+    geometry = (kh, kw, stride, padding)
+    cols_shape = (in_channels * kh * kw, n_batch * out_h * out_w)
 
-    cols = im2col(x, (kh, kw), stride, padding)  # (C*KH*KW, N*OH*OW)
-    weight_rows = reshape(transpose(weight, (1, 0, 2, 3)), (out_channels, in_channels * kh * kw))
-    out = matmul(weight_rows, cols)  # (out_channels, N*OH*OW)
-    out = transpose(reshape(out, (out_channels, n_batch, out_h, out_w)), (1, 0, 2, 3))
-    if bias is not None:
-        out = out + reshape(bias, (1, out_channels, 1, 1))
-    return out
+    # forward: out2d = W_rows @ cols, then (OC, N, OH, OW) -> NCHW, adding the bias on the way
+    weight_rows = weight.data.transpose(1, 0, 2, 3).reshape(out_channels, -1)  # (OC, C*KH*KW)
+    with _conv_workspace.borrow(cols_shape, x.dtype) as cols:
+        _kernels.im2col(x.data, kh, kw, stride, padding, out=cols)
+        out2d = weight_rows @ cols
+    out = np.empty((n_batch, out_channels, out_h, out_w), dtype=x.dtype)
+    out2d = out2d.reshape(out_channels, n_batch, out_h, out_w).transpose(1, 0, 2, 3)
+    if bias is None:
+        out[...] = out2d
+    else:
+        np.add(out2d, bias.data.reshape(1, out_channels, 1, 1), out=out)
+
+    def backward(g, out):
+        if is_grad_enabled():  # create_graph=True: the backward pass must itself be differentiable
+            grads = _conv2d_backward_in_tensor_ops(g, x, weight, geometry)
+        else:
+            grads = _conv2d_backward_in_arrays(g.data, x, weight, geometry)
+        if bias is None:
+            return grads
+        return grads + (sum(g, axis=(0, 2, 3)),)
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return Tensor.from_op(out, parents, backward)
+
+
+def _conv2d_backward_in_tensor_ops(g, x, weight, geometry):
+    """(dL/dx, dL/dweight) of conv2d in Tensor ops, recorded for double backprop."""
+    kh, kw, stride, padding = geometry
+    in_channels, out_channels = weight.shape[:2]
+    g2d = reshape(transpose(g, (1, 0, 2, 3)), (out_channels, -1))  # (OC, N*OH*OW)
+    weight_rows = reshape(transpose(weight, (1, 0, 2, 3)), (out_channels, -1))
+    grad_x = col2im(matmul(transpose(weight_rows), g2d), x.shape, (kh, kw), stride, padding) \
+        if x.requires_grad else None
+    grad_weight = None
+    if weight.requires_grad:
+        grad_rows = matmul(g2d, transpose(im2col(x, (kh, kw), stride, padding)))  # (OC, C*KH*KW)
+        grad_weight = transpose(reshape(grad_rows, (out_channels, in_channels, kh, kw)), (1, 0, 2, 3))
+    return grad_x, grad_weight
+
+
+def _conv2d_backward_in_arrays(g, x, weight, geometry):
+    """The same gradients as :func:`_conv2d_backward_in_tensor_ops`, computed on arrays.
+
+    The upstream gradient is copied once into NHWC order, ``g_pixels`` (N*OH*OW, OC):
+    one row per output pixel. Then ``cols @ g_pixels`` is (dL/dW_rows)^T and
+    ``W_rows^T @ g_pixels^T`` is dL/dcols, the orientations OpenBLAS runs fastest here.
+    """
+    kh, kw, stride, padding = geometry
+    in_channels, out_channels = weight.shape[:2]
+    n_batch, _, out_h, out_w = g.shape
+    g_pixels = np.ascontiguousarray(g.reshape(n_batch, out_channels, out_h * out_w).transpose(0, 2, 1))
+    g_pixels = g_pixels.reshape(n_batch * out_h * out_w, out_channels)
+    cols_shape = (in_channels * kh * kw, n_batch * out_h * out_w)
+    grad_x = grad_weight = None
+    if weight.requires_grad:
+        with _conv_workspace.borrow(cols_shape, x.dtype) as cols:
+            _kernels.im2col(x.data, kh, kw, stride, padding, out=cols)
+            grad_rows_t = cols @ g_pixels  # (C*KH*KW, OC): row (c, ky, kx), column o
+        grad_weight = Tensor(np.ascontiguousarray(
+            grad_rows_t.reshape(in_channels, kh, kw, out_channels).transpose(0, 3, 1, 2)))
+    if x.requires_grad:
+        weight_rows_t = weight.data.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # W_rows^T
+        with _conv_workspace.borrow(cols_shape, x.dtype) as grad_cols:
+            np.matmul(weight_rows_t, g_pixels.T, out=grad_cols)
+            grad_x = Tensor(_kernels.col2im(grad_cols, x.shape, kh, kw, stride, padding))
+    return grad_x, grad_weight
 
 
 def _pool_windows(x: Tensor, function: str, kernel_size, stride, padding):

@@ -137,7 +137,7 @@ def _check_float_array(array, name):
         raise TypeError(f"{name} must be float32 or float64, got dtype {array.dtype}")
 
 
-def _check_im2col_args(x, kh, kw, stride, padding):
+def _check_im2col_args(x, kh, kw, stride, padding, out=None):
     """Validate im2col's arguments; return (kh, kw, stride, padding, out_h, out_w)."""
     kh, kw, stride, padding = _check_window(kh, kw, stride, padding)
     _check_float_array(x, "x")
@@ -145,6 +145,11 @@ def _check_im2col_args(x, kh, kw, stride, padding):
         raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {x.shape}")
     out_h = conv_output_size(x.shape[2], kh, stride, padding, "height")
     out_w = conv_output_size(x.shape[3], kw, stride, padding, "width")
+    if out is not None:
+        shape = (x.shape[1] * kh * kw, x.shape[0] * out_h * out_w)
+        if (not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != x.dtype
+                or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(f"out must be a writeable C-contiguous {x.dtype} array of shape {shape}")
     return kh, kw, stride, padding, out_h, out_w
 
 
@@ -167,7 +172,7 @@ def _check_col2im_args(cols, x_shape, kh, kw, stride, padding):
     return (n_batch, channels, height, width), kh, kw, stride, padding, out_h, out_w
 
 
-def im2col_numpy(x, kh, kw, stride, padding):
+def im2col_numpy(x, kh, kw, stride, padding, out=None):
     """Unfold the KH x KW patches of ``x`` into columns (readable NumPy twin).
 
     Parameters
@@ -179,11 +184,15 @@ def im2col_numpy(x, kh, kw, stride, padding):
         Step between windows, >= 1.
     padding : int
         Zeros added on each side of both spatial axes, >= 0.
+    out : ndarray, optional
+        A writeable C-contiguous array of the result's shape and dtype to write into
+        (a reused work buffer spares the page faults of a fresh large array).
 
     Returns
     -------
     cols : ndarray of shape (C*KH*KW, N*OH*OW), dtype of ``x``
         ``cols[(c*KH + ky)*KW + kx, (n*OH + oh)*OW + ow] = x_padded[n, c, oh*s + ky, ow*s + kx]``.
+        This is ``out`` when it is given.
 
     Notes
     -----
@@ -191,16 +200,19 @@ def im2col_numpy(x, kh, kw, stride, padding):
     image at once, the strided slice of the padded input that the offset (ky, kx)
     touches.
     """
-    kh, kw, stride, padding, out_h, out_w = _check_im2col_args(x, kh, kw, stride, padding)
+    kh, kw, stride, padding, out_h, out_w = _check_im2col_args(x, kh, kw, stride, padding, out)
     n_batch, channels = x.shape[:2]
     x_padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    cols = np.empty((channels, kh, kw, n_batch, out_h, out_w), dtype=x.dtype)
+    if out is None:
+        cols = np.empty((channels, kh, kw, n_batch, out_h, out_w), dtype=x.dtype)
+    else:
+        cols = out.reshape(channels, kh, kw, n_batch, out_h, out_w)  # a view: writes land in out
     for ky in range(kh):
         for kx in range(kw):
             # the pixels that kernel offset (ky, kx) meets, for every output position
             window = x_padded[:, :, ky : ky + stride * out_h : stride, kx : kx + stride * out_w : stride]
             cols[:, ky, kx] = window.transpose(1, 0, 2, 3)  # (N, C, ...) -> (C, N, ...)
-    return cols.reshape(channels * kh * kw, n_batch * out_h * out_w)
+    return cols.reshape(channels * kh * kw, n_batch * out_h * out_w) if out is None else out
 
 
 def col2im_numpy(cols, x_shape, kh, kw, stride, padding):
@@ -242,16 +254,16 @@ def col2im_numpy(cols, x_shape, kh, kw, stride, padding):
     return np.ascontiguousarray(x_padded[:, :, padding : padding + height, padding : padding + width])
 
 
-def im2col(x, kh, kw, stride, padding):
+def im2col(x, kh, kw, stride, padding, out=None):
     """Unfold image patches into columns; the compiled kernel when built, else the twin.
 
     Same arguments and result as :func:`im2col_numpy`.
     """
     kernel = _compiled("im2col")
     if kernel is None:
-        return im2col_numpy(x, kh, kw, stride, padding)
-    kh, kw, stride, padding, _, _ = _check_im2col_args(x, kh, kw, stride, padding)
-    return kernel.im2col(x, kh, kw, stride, padding)
+        return im2col_numpy(x, kh, kw, stride, padding, out)
+    kh, kw, stride, padding, _, _ = _check_im2col_args(x, kh, kw, stride, padding, out)
+    return kernel.im2col(x, kh, kw, stride, padding, out)
 
 
 def col2im(cols, x_shape, kh, kw, stride, padding):

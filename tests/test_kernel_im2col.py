@@ -204,3 +204,29 @@ def test_im2col_rejects_non_integer_window_arguments(im2col):
         im2col(X, 3, 3, 1.5, 0)
     with pytest.raises(TypeError, match="padding must be an int"):
         im2col(X, 3, 3, 1, True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0), (1, 2)])
+def test_large_inputs_split_over_threads_still_equal_the_twin(dtype, stride, padding):
+    # above 2**18 entries the compiled kernels split the planes among threads
+    x = random_array((8, 16, 40, 40), dtype, "c", seed=stride + 10 * padding)
+    cols = compiled.im2col(x, 3, 3, stride, padding)
+    assert cols.size > 2**18
+    np.testing.assert_array_equal(cols, kernels.im2col_numpy(x, 3, 3, stride, padding))
+    upstream = random_array(cols.shape, dtype, "c", seed=1)
+    np.testing.assert_array_equal(compiled.col2im(upstream, x.shape, 3, 3, stride, padding),
+                                  kernels.col2im_numpy(upstream, x.shape, 3, 3, stride, padding))
+
+
+@pytest.mark.parametrize("im2col", [compiled.im2col, kernels.im2col_numpy, kernels.im2col])
+def test_im2col_writes_into_out_and_checks_it(im2col):
+    x = random_array((2, 3, 5, 5), np.float32, "c", seed=3)
+    expected = kernels.im2col_numpy(x, 3, 3, 1, 1)
+    out = np.full(expected.shape, np.nan, dtype=np.float32)
+    assert im2col(x, 3, 3, 1, 1, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    with pytest.raises(ValueError, match="out"):
+        im2col(x, 3, 3, 1, 1, out=np.empty(expected.shape, dtype=np.float64))
+    with pytest.raises(ValueError, match="out"):
+        im2col(x, 3, 3, 1, 1, out=np.empty((expected.shape[0] + 1, expected.shape[1]), np.float32))
