@@ -32,7 +32,13 @@ def as_tensor(x, dtype=None) -> Tensor:
 
 
 def _constant_like(x, like: Tensor) -> Tensor:
-    """A number or array met by the Tensor ``like``: a constant of ``like``'s float dtype."""
+    """A number or array met by the Tensor ``like``: a constant of ``like``'s float dtype.
+
+    Boolean arrays (masks) stay boolean: NumPy combines them with float32 without
+    promotion, and skipping the conversion saves a pass over the data.
+    """
+    if isinstance(x, np.ndarray) and x.dtype == bool:
+        return Tensor(x)
     if like.dtype.kind == "f":
         return Tensor(np.asarray(x, dtype=like.dtype))
     return Tensor(np.asarray(x))
