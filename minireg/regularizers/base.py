@@ -19,9 +19,10 @@ hook of each regularizer, in the order the regularizers were given, at its place
 ===  ===============================================  =====================================
  1   ``transform_batch(x, y, rng) -> (x, y)``         augmentation, input noise, label
                                                       smoothing, mixup, CutMix
- 3   ``penalty(model, inputs, outputs)``              L2 (eq. 7.1-7.2), L1 (eq. 7.9),
-     ``-> Tensor or None``                            parameter tying (7.8), activation
-                                                      and input-gradient penalties (7.9, 7.17)
+ 3   ``penalty(model, inputs, outputs)``              L2 (eqs. 7.2-7.3), L1 (eq. 7.9),
+     ``-> Tensor or None``                            parameter tying (sec. 7.8), activation
+                                                      (eq. 7.29) and input-gradient (eq. 7.17)
+                                                      penalties
  4   ``transform_gradients(model)``                   gradient clipping, decoupled decay
  5   ``after_step(model, lr)``                        max-norm (7.3), prox of L1 / GrOWL
 ===  ===============================================  =====================================
@@ -65,7 +66,7 @@ class Regularizer:
         r"""Place 3: a term :math:`\alpha\,\Omega(\theta)` added to the loss.
 
         The regularized objective is :math:`\tilde J(\theta) = J(\theta) + \alpha\,\Omega(\theta)`
-        (Deep Learning, eq. 7.1); ``backward`` then differentiates both terms.
+        (Deep Learning, eq. 7.2); ``backward`` then differentiates both terms.
 
         Parameters
         ----------

@@ -216,7 +216,7 @@ class Trainer:
         inputs = Tensor(x)
         outputs = self.model(inputs)
         loss = self.loss_fn(outputs, y)
-        # (3) penalties added to the loss: J~(θ) = J(θ) + α Ω(θ)   (Deep Learning, eq. 7.1)
+        # (3) penalties added to the loss: J~(θ) = J(θ) + α Ω(θ)   (Deep Learning, eq. 7.2)
         penalty = 0.0
         for regularizer in self.regularizers:
             term = regularizer.penalty(self.model, inputs, outputs)
