@@ -64,7 +64,7 @@ def test_without_matplotlib_the_report_keeps_its_tables(tmp_path, monkeypatch):
     monkeypatch.setattr(base, "plotting_available", lambda: False)
     assert cli.main(["run", "early-stopping-synthetic", *TINY, "--runs-dir", str(tmp_path)]) == 0
     folder = only_run_folder(tmp_path, "early-stopping-synthetic")
-    assert sorted(p.name for p in folder.iterdir()) == ["report.md", "results.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "report.md", "results.json"]
     report = (folder / "report.md").read_text()
     assert "Plots were skipped" in report and "| parameters |" in report
 
@@ -105,6 +105,16 @@ def test_unknown_experiment_and_help(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "--n-subtrain INT" in out and "--data-root STR" in out and "(default: 10000)" in out
+    assert "--checkpoint-every-epochs INT" in out and "minireg resume runs/NAME/<time>" in " ".join(out.split())
+
+
+def test_top_level_help_names_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for line in ("minireg list", "minireg run NAME [--option value ...]", "minireg resume runs/NAME/<time>"):
+        assert line in out
 
 
 def test_every_config_field_becomes_an_option():

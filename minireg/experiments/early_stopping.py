@@ -22,6 +22,10 @@ This experiment, step by step:
 5. Algorithm 7.3: from θ*, train on subtrain + validation until the validation loss is
    at most the subtrain loss at θ*, or until a step budget runs out.
 
+The three training phases (steps 2, 4, 5) checkpoint into the run folder and can
+resume after an interruption (:class:`~minireg.experiments.base.RunProgress`,
+``minireg resume FOLDER``).
+
 Two experiments share this code: ``early-stopping`` (MNIST, item R4) and
 ``early-stopping-synthetic`` (data generated on the spot by :func:`teacher_data`, so
 that it runs offline in well under a minute).
@@ -216,8 +220,45 @@ def _summary(stopper, steps_per_epoch):
     }
 
 
-def run(config: EarlyStoppingConfig) -> dict:
-    """The five steps of the module docstring; returns JSON-ready results."""
+def _resumable(progress, phase, callbacks):
+    """The fit arguments that make ``phase`` resumable, and its Checkpoint callback.
+
+    With a :class:`~minireg.experiments.base.RunProgress`, the phase saves its training
+    state into the run folder every ``checkpoint_every_epochs`` epochs and starts from
+    its checkpoint when there is one: an interrupted phase continues, a finished one
+    (whose checkpoint is its end state, see :func:`_save_end_state`) trains no further. Without
+    one (``progress=None``) the phase is a plain ``fit``.
+    """
+    if progress is None:
+        return {"callbacks": list(callbacks)}, None
+    checkpoint = progress.checkpoint(phase)
+    return {"callbacks": [*callbacks, checkpoint], "resume_from": progress.resume_from(phase)}, checkpoint
+
+
+def _save_end_state(checkpoint, trainer):
+    """Checkpoint the state a phase ends in, so that on resume it trains no further."""
+    if checkpoint is not None:
+        checkpoint.save(trainer)
+
+
+def _finish(progress, phase, results):
+    """Record the phase as done, with its results."""
+    if progress is not None:
+        progress.finish(phase, results)
+
+
+def run(config: EarlyStoppingConfig, progress=None) -> dict:
+    """The five steps of the module docstring; returns JSON-ready results.
+
+    Three phases train: ``"algorithm_7_1"`` (early stopping on subtrain), ``"algorithm_7_2"``
+    (retraining on all the data) and ``"algorithm_7_3"`` (continuing on all the data).
+    With ``progress`` (a :class:`~minireg.experiments.base.RunProgress`) each one is
+    checkpointed into the run folder and recorded there when done; called again on the
+    same folder after an interruption, ``run`` builds everything from the seed in the
+    same order, skips the finished phases (their checkpoints hold their end states),
+    continues the interrupted one from its checkpoint, and returns exactly the results
+    of a run that was never interrupted.
+    """
     seeds = np.random.SeedSequence(config.seed).spawn(8)
     data_rng, init_rng, loader_rng, trainer_rng, init2_rng, loader2_rng, loader3_rng, trainer3_rng = (
         np.random.default_rng(s) for s in seeds)
@@ -241,8 +282,10 @@ def run(config: EarlyStoppingConfig) -> dict:
     stopper = EarlyStopping(monitor="val_" + config.monitor, patience=config.patience,
                             restore_best=False, stop=not config.run_to_end)
     watcher = EarlyStopping(monitor="val_" + other, patience=config.patience, restore_best=False, stop=False)
+    options, checkpoint = _resumable(progress, "algorithm_7_1", [stopper, watcher, *callbacks_extra])
     trainer.fit(sub_loader, epochs=config.epochs, eval_sets={"train": (X_sub, y_sub), "val": (X_val, y_val)},
-                eval_every="epoch", callbacks=[stopper, watcher, *callbacks_extra])
+                eval_every="epoch", **options)
+    _save_end_state(checkpoint, trainer)
     history = trainer.history
     steps_per_epoch = len(sub_loader)
 
@@ -253,6 +296,9 @@ def run(config: EarlyStoppingConfig) -> dict:
     trainer.model.load_state_dict(stopper.best_state)
     best = trainer.evaluate(X_test, y_test)
     best_state = stopper.best_state
+    _finish(progress, "algorithm_7_1",
+            {"early_stopping": _summary(stopper, steps_per_epoch),
+             "test_at_theta_star": best, "test_at_last_epoch": last})
 
     val_losses = history.values("val_loss")
     val_epochs = history.epochs("val_loss")
@@ -266,22 +312,32 @@ def run(config: EarlyStoppingConfig) -> dict:
 
     # 4. Algorithm 7.2: random θ again, i* steps (or epochs) on all the data
     all_loader = DataLoader(X_all, y_all, config.batch_size, shuffle=True, rng=loader2_rng)
+    options, checkpoint = _resumable(progress, "algorithm_7_2", callbacks_extra)
     retrained = retrain_on_all_data(lambda: new_trainer(init2_rng, 0), all_loader, stopper.best_step,
                                     subtrain_steps_per_epoch=steps_per_epoch, count=config.retrain_count,
-                                    callbacks=callbacks_extra)
+                                    **options)
+    _save_end_state(checkpoint, retrained.trainer)
     retrain_test = retrained.trainer.evaluate(X_test, y_test)
+    _finish(progress, "algorithm_7_2",
+            {"steps": retrained.steps, "epochs": retrained.epochs, "count": retrained.count,
+             "test": retrain_test})
 
     # 5. Algorithm 7.3: from θ*, continue on all the data down to ε = J(θ*, subtrain)
     continuing = new_trainer(init2_rng, trainer3_rng)
     continuing.model.load_state_dict(best_state)
     all_loader3 = DataLoader(X_all, y_all, config.batch_size, shuffle=True, rng=loader3_rng)
     bound = int(math.ceil(config.continue_max_epochs * len(all_loader3)))
+    options, checkpoint = _resumable(progress, "algorithm_7_3", callbacks_extra)
     continued = continue_on_all_data(continuing, all_loader3, (X_sub, y_sub), (X_val, y_val),
-                                     every=config.continue_every, max_steps=bound, callbacks=callbacks_extra)
+                                     every=config.continue_every, max_steps=bound, **options)
+    _save_end_state(checkpoint, continuing)
     continue_test = continuing.evaluate(X_test, y_test)
     continue_curve = (_curve(continuing.history, "val_loss") if "val_loss" in continuing.history
                       else {"epoch": [], "value": []})
     continue_curve["step"] = continuing.history.steps("val_loss") if "val_loss" in continuing.history else []
+    _finish(progress, "algorithm_7_3",
+            {"steps": continued.steps, "target": continued.target, "reached": continued.reached,
+             "test": continue_test})
 
     return {
         "data": description,

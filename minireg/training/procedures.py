@@ -102,7 +102,8 @@ def retrain_steps(best_step: int, subtrain_steps_per_epoch: int, all_steps_per_e
 
 
 def retrain_on_all_data(make_trainer, all_loader, best_step: int, subtrain_steps_per_epoch: int | None = None,
-                        count: str = "epochs", eval_sets=None, eval_every=None, callbacks=()) -> RetrainResult:
+                        count: str = "epochs", eval_sets=None, eval_every=None, callbacks=(),
+                        resume_from=None) -> RetrainResult:
     """Algorithm 7.2, after early stopping: new random θ, then :math:`i^*` steps on all data.
 
     The algorithm (Deep Learning 7.7)::
@@ -130,6 +131,9 @@ def retrain_on_all_data(make_trainer, all_loader, best_step: int, subtrain_steps
         overfitting is the concern) or the number of parameter updates.
     eval_sets, eval_every, callbacks
         Passed to :meth:`Trainer.fit` (for curves and progress; they do not stop it).
+    resume_from : path, optional
+        A checkpoint of this retraining (written by a ``Checkpoint`` callback) to
+        continue from after an interruption.
     """
     if count == "epochs" and subtrain_steps_per_epoch is None:
         raise ValueError("count='epochs' needs subtrain_steps_per_epoch (batches per epoch of the subtrain loader)")
@@ -140,12 +144,13 @@ def retrain_on_all_data(make_trainer, all_loader, best_step: int, subtrain_steps
     if trainer.step != 0:
         raise ValueError("make_trainer() must return a new trainer (step 0) with random parameters")
     if steps > 0:
-        trainer.fit(all_loader, max_steps=steps, eval_sets=eval_sets, eval_every=eval_every, callbacks=callbacks)
+        trainer.fit(all_loader, max_steps=steps, eval_sets=eval_sets, eval_every=eval_every, callbacks=callbacks,
+                    resume_from=resume_from)
     return RetrainResult(trainer=trainer, steps=trainer.step, epochs=trainer.step / len(all_loader), count=count)
 
 
 def continue_on_all_data(trainer: Trainer, all_loader, subtrain_data, validation_data, every: int,
-                         max_steps: int, callbacks=()) -> ContinueResult:
+                         max_steps: int, callbacks=(), resume_from=None) -> ContinueResult:
     """Algorithm 7.3, after early stopping: continue on all the data down to the stop's loss.
 
     The algorithm (Deep Learning 7.7)::
@@ -173,6 +178,9 @@ def continue_on_all_data(trainer: Trainer, all_loader, subtrain_data, validation
         The bound: the most updates this phase may make.
     callbacks : sequence of Callback
         Extra callbacks for :meth:`Trainer.fit` (a progress printer, say).
+    resume_from : path, optional
+        A checkpoint of this continuation to resume from after an interruption; the
+        target is still measured at θ*, which ``trainer`` must hold.
     """
     every = _check_nonnegative_int(every, "every")
     max_steps = _check_nonnegative_int(max_steps, "max_steps")
@@ -185,7 +193,7 @@ def continue_on_all_data(trainer: Trainer, all_loader, subtrain_data, validation
     if not reached and max_steps > 0:                               # while J(θ, X_valid) > ε
         stopper = StopAtTarget("val_loss", target)
         trainer.fit(all_loader, max_steps=start + max_steps, eval_sets={"val": validation_data},
-                    eval_every=every, callbacks=[stopper, *callbacks])
+                    eval_every=every, callbacks=[stopper, *callbacks], resume_from=resume_from)
         reached = stopper.reached
     final = trainer.evaluate(*validation_data)["loss"]
     return ContinueResult(target=target, reached=bool(reached), steps=trainer.step - start,
