@@ -116,7 +116,7 @@ def _continue(experiment, folder, out) -> int:
     try:
         continue_run(experiment, folder)
     except KeyboardInterrupt:
-        sys.stderr.write(f"minireg: interrupted; the run folder {folder} keeps its last checkpoint; "
+        sys.stderr.write(f"minireg: interrupted; the run folder {folder} keeps what was saved; "
                          f"resume with: minireg resume {shlex.quote(str(folder))}\n")
         return 130
     out.write(f"wrote {folder}/results.json and {folder}/report.md\n")

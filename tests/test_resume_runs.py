@@ -77,7 +77,7 @@ class InterruptAtStep:
 def assert_interrupted_cleanly(folder, message_err):
     """Exit line as promised; no temporary file; every file there is complete."""
     lines = message_err.strip().splitlines()
-    assert lines[-1] == (f"minireg: interrupted; the run folder {folder} keeps its last checkpoint; "
+    assert lines[-1] == (f"minireg: interrupted; the run folder {folder} keeps what was saved; "
                          f"resume with: minireg resume {folder}")
     names = sorted(path.name for path in folder.iterdir())
     assert not [name for name in names if name.startswith(".") or name.endswith(".tmp")], names
@@ -137,7 +137,12 @@ def test_a_run_interrupted_in_any_phase_resumes_to_the_same_results(tmp_path, ca
     assert interrupter.calls == at_step, "the run ended before the chosen step"
     assert status == 130
     folder = only_folder(tmp_path)
-    names = assert_interrupted_cleanly(folder, capsys.readouterr().err)
+    message = capsys.readouterr().err
+    names = assert_interrupted_cleanly(folder, message)
+    if label.endswith("first step"):  # the trainer says where it stood
+        assert "before its first checkpoint" in message, label
+    else:
+        assert "is complete; continue with" in message, label
     # what the interrupted folder holds: the phases done, recorded, with their end states
     assert list(RunProgress(folder).finished) == finished, label
     assert "progress.json" in names, label             # written at the interruption, with the time spent

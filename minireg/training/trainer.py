@@ -450,12 +450,15 @@ class Trainer:
         self.eval_every = eval_every
 
     def _say_how_to_resume(self, callbacks):
-        saved = [c for c in callbacks if isinstance(c, Checkpoint) and c.last_saved_step is not None]
+        checkpoints = [c for c in callbacks if isinstance(c, Checkpoint)]
+        saved = [c for c in checkpoints if c.last_saved_step is not None]
         if saved:
             where = saved[-1]
             message = (f"\nTraining interrupted at step {self.step}. The checkpoint {where.path!r} "
                        f"(step {where.last_saved_step}) is complete; continue with "
                        f"trainer.fit(..., resume_from={where.path!r}).\n")
+        elif checkpoints:
+            message = f"\nTraining interrupted at step {self.step}, before its first checkpoint.\n"
         else:
             message = (f"\nTraining interrupted at step {self.step}; no checkpoint was written "
                        "(add a Checkpoint callback to be able to resume).\n")
