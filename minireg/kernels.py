@@ -432,7 +432,7 @@ def _prox_step(eta):
     return eta
 
 
-def _check_out(out, like, name="out"):
+def check_out(out, like, name="out"):
     """Check that ``out`` (if given) can receive a result shaped and typed like ``like``."""
     if out is None:
         return None
@@ -494,7 +494,7 @@ def owl_prox(z, lam, eta, out=None):
         raise ValueError(f"z must be a 1-D vector, got shape {z.shape}; for rows use growl_prox")
     lam = _prox_weights(lam, z.shape[0])
     eta = _prox_step(eta)
-    out = _check_out(out, z)
+    out = check_out(out, z)
     ext = _compiled("pava")
     if ext is None or z.shape[0] >= 2**31:
         _raise_owl_problem(_owl_problem_numpy(z, lam), "z")
@@ -534,7 +534,7 @@ def growl_prox(w, lam, eta, out=None):
         raise ValueError(f"w must be a 2-D matrix whose rows are the groups, got shape {w.shape}")
     lam = _prox_weights(lam, w.shape[0])
     eta = _prox_step(eta)
-    out = _check_out(out, w)
+    out = check_out(out, w)
     # A finite float64 row can still have a norm that overflows (entries near 1e154 and
     # up); both paths refuse it, like an inf.
     name = "w (with row norms that fit in float64)"
@@ -650,7 +650,7 @@ def dropout(x, keep, rng, out=None):
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"x must be a float32 or float64 array, got dtype {x.dtype}")
     keep = _dropout_keep(keep)
-    _check_out(out, x)
+    check_out(out, x)
     ext = _compiled("dropout")
     if ext is None:
         y, mask = dropout_numpy(x, keep, rng)

@@ -56,20 +56,11 @@ def _as_array(weight, name):
 
 
 def _as_out(out, like):
-    """``out`` as an ndarray shaped and typed like ``like`` (or None)."""
-    if out is None:
-        return None
-    array = out if isinstance(out, np.ndarray) else getattr(out, "data", out)
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"out must be None or an ndarray, got {type(out).__name__}")
-    if array.shape != like.shape or array.dtype != like.dtype:
-        raise ValueError(
-            f"out must have shape {like.shape} and dtype {like.dtype} like the weight, "
-            f"got shape {array.shape} and dtype {array.dtype}"
-        )
-    if not array.flags.writeable:
-        raise ValueError("out must be writeable")
-    return array
+    """``out`` as an ndarray shaped and typed like ``like`` (or None); a Parameter's
+    array is taken from its ``.data``."""
+    if out is not None and not isinstance(out, np.ndarray):
+        out = getattr(out, "data", out)
+    return kernels.check_out(out, like)
 
 
 def _nonnegative_number(value, name):
