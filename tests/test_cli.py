@@ -2,21 +2,15 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from helpers import shared_mnist
 from minireg import cli
 from minireg.experiments import EXPERIMENTS, base
 
 TINY = ["--n-subtrain", "60", "--n-val", "40", "--n-test", "50", "--hidden", "8", "--epochs", "6",
         "--patience", "2", "--continue-max-epochs", "1", "--no-progress"]
-
-
-def shared_mnist() -> Path:
-    """../../shared/data/mnist beside the checkout (as in CI), else /work/shared/data/mnist."""
-    beside = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-    return beside if beside.is_dir() else Path("/work/shared/data/mnist")
 
 
 def only_run_folder(runs_dir, name):

@@ -3,13 +3,13 @@ import hashlib
 import io
 import os
 import pickle
-import socket
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import helpers
 from minireg.datasets import CorruptDataError, DownloadError, load_cifar10
 from minireg.datasets import cifar10 as cifar_module
 
@@ -19,11 +19,7 @@ BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    def no_network(*args, **kwargs):
-        raise OSError("network access is disabled in the tests")
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    monkeypatch.setattr(socket.socket, "connect", no_network)
+    helpers.forbid_network(monkeypatch)
     monkeypatch.delenv("MINIREG_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 

@@ -2,17 +2,17 @@
 import gzip
 import os
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import helpers
 from minireg.datasets import CorruptDataError, read_idx, write_idx
 from minireg.datasets import files as files_module
 from minireg.datasets.idx import parse_idx
 
-MNIST_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_FOLDER = helpers.shared_mnist()
 
 
 def test_parse_hand_made_bytes():

@@ -3,17 +3,17 @@ clear errors, and atomic downloads -- all without network access."""
 import gzip
 import hashlib
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import helpers
 from minireg.datasets import CorruptDataError, DownloadError, load_fashion_mnist, load_mnist, write_idx
 from minireg.datasets import download as download_module
 from minireg.datasets import mnist as mnist_module
 
-MNIST_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_FOLDER = helpers.shared_mnist()
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -21,11 +21,7 @@ NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """No network, no MINIREG_DATA, and a cache inside tmp_path."""
-    def no_network(*args, **kwargs):
-        raise OSError("network access is disabled in the tests")
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    monkeypatch.setattr(socket.socket, "connect", no_network)
+    helpers.forbid_network(monkeypatch)
     monkeypatch.delenv("MINIREG_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.setattr(mnist_module, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")

@@ -1,23 +1,17 @@
 """End to end: a small MLP trained with the Trainer on real MNIST (from the shared data
 folder) reaches at least 95 % test accuracy in two epochs, within a short time budget."""
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import shared_mnist
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist, train_val_split
 from minireg.optim import SGD
 from minireg.training import EarlyStopping, Trainer
 
 TIME_BUDGET_SECONDS = 120      # about 10-20 s on two idle cores; generous for a busy CI machine
-
-
-def shared_mnist() -> Path:
-    """../../shared/data/mnist beside the checkout (as in CI), else /work/shared/data/mnist."""
-    beside = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-    return beside if beside.is_dir() else Path("/work/shared/data/mnist")
 
 
 @pytest.mark.slow

@@ -8,25 +8,18 @@
 * bad input -> a clear error naming the argument.
 The compiled module must be built: if it is not, the comparison tests fail, not skip.
 """
-import contextlib
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import helpers
 from minireg import kernels
 
 
-@contextlib.contextmanager
 def kernel_path(path):
-    previous = kernels.use_compiled(path == "compiled")
-    try:
-        if path == "compiled":
-            assert kernels.compiled_status()["dropout"] == "compiled", "minireg._ext.dropout is not built"
-        yield
-    finally:
-        kernels.use_compiled(previous)
+    return helpers.kernel_path(path, "dropout")
 
 
 PATHS = ["compiled", "twin"]

@@ -4,7 +4,6 @@ Property-based inputs: ties, zeros, n = 0 and 1, huge and tiny magnitudes, float
 float64, non-contiguous arrays. The compiled module must be built: if it is not, these
 tests fail (the build is broken), they do not skip.
 """
-import contextlib
 import threading
 
 import numpy as np
@@ -14,18 +13,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.isotonic import isotonic_regression
 
+import helpers
 from minireg import kernels
 
 
-@contextlib.contextmanager
 def kernel_path(path):
-    previous = kernels.use_compiled(path == "compiled")
-    try:
-        if path == "compiled":
-            assert kernels.compiled_status()["pava"] == "compiled", "minireg._ext.pava is not built"
-        yield
-    finally:
-        kernels.use_compiled(previous)
+    return helpers.kernel_path(path, "pava")
 
 
 def both_paths(function, *args, **kwargs):

@@ -8,27 +8,19 @@ prox_{eta R}(z) = argmin_x eta R(x) + 1/2 ||x - z||^2. Each operator is checked 
 (d) PAVA against scikit-learn's isotonic regression.
 The OWL / GrOWL checks run on both paths: compiled kernel and NumPy twin.
 """
-import contextlib
 
 import numpy as np
 import pytest
 from scipy.optimize import brentq, minimize
 from sklearn.isotonic import isotonic_regression
 
+import helpers
 from minireg import kernels
 from minireg.regularizers import proximal as P
 
 
-@contextlib.contextmanager
 def kernel_path(path):
-    """Run the body with the compiled kernels (which must be built) or the NumPy twins."""
-    previous = kernels.use_compiled(path == "compiled")
-    try:
-        if path == "compiled":
-            assert kernels.compiled_status()["pava"] == "compiled", "minireg._ext.pava is not built"
-        yield
-    finally:
-        kernels.use_compiled(previous)
+    return helpers.kernel_path(path, "pava")
 
 
 PATHS = ["compiled", "twin"]

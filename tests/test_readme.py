@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_end_to_end_mnist import shared_mnist
+from helpers import shared_mnist
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
