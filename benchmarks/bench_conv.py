@@ -10,15 +10,20 @@ padding 2 (stride 1):
 One "step" of a layer is its forward pass and a backward pass that computes the input,
 weight and bias gradients. Variants, all timed in this one process:
 
-* ``minireg``        -- ``minireg.functional.conv2d`` with the compiled im2col/col2im;
-* ``minireg twin``   -- the same with the NumPy twins (``kernels.use_compiled(False)``);
+* ``minireg``        -- ``minireg.functional.conv2d`` with the compiled kernels: the batch
+                        in chunks of a few images, run in parallel, one per thread, each
+                        matrix product on one BLAS thread (``minireg.threads``);
+* ``in sequence``    -- the same chunks one after the other, each product threaded by the
+                        BLAS (what conv2d does when it cannot control the BLAS's threads);
+* ``minireg twin``   -- ``minireg`` with the NumPy twins (``kernels.use_compiled(False)``);
 * ``torch``          -- ``torch.nn.functional.conv2d`` on PyTorch CPU;
-* ``gemm floor``     -- only the three matrix products minireg does (W@cols, cols@g_pixels,
-                        W^T@g_pixels^T, with g_pixels the gradient in NHWC order) on
-                        ready-made arrays: what im2col + GEMM cannot beat.
+* ``whole-batch gemms`` -- only the three matrix products of the layer, each one call on
+                        the whole batch (``rows @ W``, ``rows.T @ g``, ``g @ W.T`` on
+                        ready-made arrays), threaded by the BLAS;
 
-and, for each layer's shapes, the kernels alone: ``im2col`` and ``col2im``, compiled
-against the twin.
+and, for each layer's shapes, the kernels alone, compiled against the twin: ``im2row`` and
+``row2im`` on one chunk of the batch (as conv2d calls them), and ``im2col`` / ``col2im`` on
+the whole batch (pooling and the differentiable backward pass use them).
 
 PyTorch runs with as many threads as NumPy's BLAS (``--threads``, default 2, set for
 both). The variants are interleaved: each repeat runs every variant as a block of
@@ -53,7 +58,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minireg.functional as F  # noqa: E402
-from minireg import kernels  # noqa: E402
+from minireg import kernels, threads  # noqa: E402
 from minireg.tensor import Tensor  # noqa: E402
 
 BATCH, KERNEL, PADDING = 128, 5, 2
@@ -86,6 +91,17 @@ def twin_step(x, w, b, upstream):
         kernels.use_compiled(previous)
 
 
+def sequential_step(x, w, b, upstream):
+    """minireg_step with the chunks run one after the other (conv2d finds one BLAS thread
+    to lend, so it lends none, and the BLAS threads each product itself)."""
+    lend = threads.blas_threads
+    threads.blas_threads = lambda: 1
+    try:
+        return minireg_step(x, w, b, upstream)
+    finally:
+        threads.blas_threads = lend
+
+
 def make_torch_step(x, w, b, upstream):
     import torch
 
@@ -101,21 +117,30 @@ def make_torch_step(x, w, b, upstream):
     return step
 
 
-def make_gemm_floor(x, w, upstream):
-    cols = kernels.im2col(x, KERNEL, KERNEL, 1, PADDING)
-    w_rows = np.ascontiguousarray(w.transpose(1, 0, 2, 3).reshape(w.shape[1], -1))
+def make_whole_batch_gemms(x, w, upstream):
+    rows = kernels.im2row(F._padded_nhwc(x, PADDING), KERNEL, KERNEL, 1)
+    w_matrix = np.ascontiguousarray(w.transpose(2, 3, 0, 1).reshape(-1, w.shape[1]))
     g_pixels = np.ascontiguousarray(upstream.transpose(0, 2, 3, 1)).reshape(-1, w.shape[1])
 
     def step():
-        return w_rows @ cols, cols @ g_pixels, w_rows.T @ g_pixels.T
+        return rows @ w_matrix, rows.T @ g_pixels, g_pixels @ w_matrix.T
 
     return step
 
 
 def make_kernel_steps(x):
-    cols = kernels.im2col(x, KERNEL, KERNEL, 1, PADDING)
     compiled = kernels._EXT["im2col"]
+    # the first chunk conv2d makes (stride 1 and padding 2 keep the image size)
+    rows_per_image = x.shape[2] * x.shape[3] * x.shape[1] * KERNEL * KERNEL * x.dtype.itemsize
+    start, stop = F._batch_chunks(len(x), rows_per_image, threads.blas_threads())[0]
+    chunk = F._padded_nhwc(x[start:stop], PADDING)
+    rows = kernels.im2row(chunk, KERNEL, KERNEL, 1)
+    cols = kernels.im2col(x, KERNEL, KERNEL, 1, PADDING)
     return {
+        "im2row compiled": lambda: compiled.im2row(chunk, KERNEL, KERNEL, 1),
+        "im2row twin": lambda: kernels.im2row_numpy(chunk, KERNEL, KERNEL, 1),
+        "row2im compiled": lambda: compiled.row2im(rows, chunk.shape, KERNEL, KERNEL, 1),
+        "row2im twin": lambda: kernels.row2im_numpy(rows, chunk.shape, KERNEL, KERNEL, 1),
         "im2col compiled": lambda: compiled.im2col(x, KERNEL, KERNEL, 1, PADDING),
         "im2col twin": lambda: kernels.im2col_numpy(x, KERNEL, KERNEL, 1, PADDING),
         "col2im compiled": lambda: compiled.col2im(cols, x.shape, KERNEL, KERNEL, 1, PADDING),
@@ -176,9 +201,10 @@ def main():
         check_agreement(x, w, b, upstream)
         variants = {
             "minireg": lambda: minireg_step(x, w, b, upstream),
+            "in sequence": lambda: sequential_step(x, w, b, upstream),
             "minireg twin": lambda: twin_step(x, w, b, upstream),
             "torch": make_torch_step(x, w, b, upstream),
-            "gemm floor": make_gemm_floor(x, w, upstream),
+            "whole-batch gemms": make_whole_batch_gemms(x, w, upstream),
         }
         variants.update(make_kernel_steps(x))
         result = time_interleaved(variants, args.repeats, args.steps)
@@ -191,11 +217,11 @@ def main():
 
 
 def report(result):
-    for key in ("minireg", "minireg twin", "torch", "gemm floor"):
-        print(f"  {key:<16} {result[key] * 1e3:8.2f} ms   {result[key] / result['torch']:5.2f}x torch")
-    for kernel in ("im2col", "col2im"):
+    for key in ("minireg", "in sequence", "minireg twin", "torch", "whole-batch gemms"):
+        print(f"  {key:<18} {result[key] * 1e3:8.2f} ms   {result[key] / result['torch']:5.2f}x torch")
+    for kernel in ("im2row", "row2im", "im2col", "col2im"):
         fast, slow = result[f"{kernel} compiled"], result[f"{kernel} twin"]
-        print(f"  {kernel:<8} compiled {fast * 1e3:7.2f} ms, twin {slow * 1e3:7.2f} ms   "
+        print(f"  {kernel:<8} compiled {fast * 1e3:7.3f} ms, twin {slow * 1e3:7.3f} ms   "
               f"compiled is {slow / fast:4.1f}x faster")
 
 

@@ -519,9 +519,8 @@ def matmul(a, b) -> Tensor:
 # weight.reshape(in_channels, -1) has one row per input channel (GrOWL, eq. (4)).
 
 from minireg import kernels as _kernels  # noqa: E402  (kernels imports nothing of minireg)
-import contextlib as _contextlib  # noqa: E402
-import threading as _threading  # noqa: E402
 
+from minireg import threads as _threads  # noqa: E402
 from minireg.tensor import is_grad_enabled  # noqa: E402
 
 
@@ -602,37 +601,28 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> Tensor:
     return Tensor.from_op(_kernels.col2im(cols.data, x_shape, kh, kw, stride, padding), (cols,), backward)
 
 
-class _Workspace:
-    """One scratch array, reused from call to call, for conv2d's large temporaries.
-
-    The unfolded input of a convolution is large (80 MB for LeNet's second layer at
-    batch 128), and a fresh array that size costs as much in page faults (the kernel
-    zeroing new memory) as the unfolding itself. conv2d borrows this buffer instead, for
-    arrays that live only inside one call: nothing borrowed is ever returned to the
-    caller or kept in the graph. While one call holds the buffer (another thread), a
-    second borrower gets a fresh array. The buffer keeps the size of the largest request.
-    """
-
-    def __init__(self):
-        self._buffer = np.empty(0, dtype=np.float64)
-        self._lock = _threading.Lock()
-
-    @_contextlib.contextmanager
-    def borrow(self, shape, dtype):
-        """Context manager yielding an uninitialised C-contiguous array of ``shape`` and ``dtype``."""
-        if not self._lock.acquire(blocking=False):
-            yield np.empty(shape, dtype=dtype)
-            return
-        try:
-            size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-            if self._buffer.nbytes < size:
-                self._buffer = np.empty(-(-size // 8), dtype=np.float64)  # 8-byte aligned
-            yield self._buffer.view(np.uint8)[:size].view(dtype).reshape(shape)
-        finally:
-            self._lock.release()
+# conv2d goes through the batch a few images at a time: the unfolded rows of one chunk
+# (and the matrix products made from them) stay in the CPU's cache between the unfolding
+# and the product, instead of a batch-sized matrix (80 MB for LeNet's second layer at
+# batch 128) going out to memory and back. Several chunks run at once, one per thread
+# (minireg.threads). The size was tuned on LeNet's layers; see benchmarks/README.md.
+_CONV_CHUNK_BYTES = 2 << 20
 
 
-_conv_workspace = _Workspace()
+def _batch_chunks(n_batch: int, bytes_per_image: int, threads: int) -> list:
+    """Split range(n_batch) into consecutive (start, stop) chunks: each about
+    _CONV_CHUNK_BYTES of unfolded rows, and at least four chunks per thread."""
+    images = builtins.min(_CONV_CHUNK_BYTES // builtins.max(1, bytes_per_image), -(-n_batch // (4 * threads)))
+    images = builtins.max(1, images)
+    return [(start, builtins.min(n_batch, start + images)) for start in range(0, n_batch, images)]
+
+
+def _padded_nhwc(x: np.ndarray, padding: int) -> np.ndarray:
+    """``x`` (N, C, H, W) copied into channels-last order (N, H + 2p, W + 2p, C), zero-padded."""
+    n_batch, channels, height, width = x.shape
+    padded = np.zeros((n_batch, height + 2 * padding, width + 2 * padding, channels), dtype=x.dtype)
+    padded[:, padding:padding + height, padding:padding + width, :] = x.transpose(0, 2, 3, 1)
+    return padded
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
@@ -642,20 +632,26 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
     * x_padded[n, c, i*stride + ky, j*stride + kx]`` (the strided multi-channel
     convolution of Deep Learning, sec. 9.5, eq. 9.8, with indices from 0).
 
-    Computed as one matrix product with the unfolded input:
+    A convolution is one matrix product with the unfolded input:
     ``out2d = W_rows @ cols``, with ``cols = im2col(x)`` of shape (C*KH*KW, N*OH*OW) and
     ``W_rows`` = weight as (out_channels, C*KH*KW). With ``g2d`` the upstream gradient
     laid out like ``out2d``, the backward pass (Deep Learning, sec. 9.5, eqs. 9.11-9.13) is
 
         dL/dW_rows = g2d @ cols^T,   dL/dx = col2im(W_rows^T @ g2d),   dL/dbias = sum of g.
 
+    The forward pass and the usual backward pass compute the same products in the
+    transposed orientation, which runs faster: ``rows = im2row(x_padded)`` unfolds the
+    channels-last padded input with one row per output pixel, and ``rows @ W_matrix``
+    (W_matrix of shape (KH*KW*C, out_channels)) is the output in NHWC order. They go
+    through the batch a few images at a time, so that each chunk's rows stay in the CPU
+    cache between the unfolding and the product.
+
     conv2d is one op. Its backward pass comes in two versions that compute the same
     numbers: with ``create_graph=True`` it is written in differentiable Tensor ops
     (:func:`im2col`, :func:`matmul`, :func:`col2im`), so the convolution can be
     differentiated twice (input-gradient penalties, Hessian-vector products); otherwise it
-    works on the arrays directly, picks the matrix-product orientations that OpenBLAS
-    runs fastest, unfolds ``x`` again instead of keeping ``cols`` in the graph, and puts
-    the large temporaries (``cols``, ``W_rows^T @ g2d``) in a reused work buffer.
+    works on the arrays, chunk by chunk, and unfolds ``x`` again instead of keeping the
+    rows in the graph.
 
     Parameters
     ----------
@@ -690,23 +686,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
         if bias.dtype != x.dtype:
             raise TypeError(f"conv2d: bias has dtype {bias.dtype} but x has dtype {x.dtype}")
     stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
-    n_batch, _, height, width = x.shape
-    out_h = _kernels.conv_output_size(height, kh, stride, padding, "height")
-    out_w = _kernels.conv_output_size(width, kw, stride, padding, "width")
     geometry = (kh, kw, stride, padding)
-    cols_shape = (in_channels * kh * kw, n_batch * out_h * out_w)
-
-    # forward: out2d = W_rows @ cols, then (OC, N, OH, OW) -> NCHW, adding the bias on the way
-    weight_rows = weight.data.transpose(1, 0, 2, 3).reshape(out_channels, -1)  # (OC, C*KH*KW)
-    with _conv_workspace.borrow(cols_shape, x.dtype) as cols:
-        _kernels.im2col(x.data, kh, kw, stride, padding, out=cols)
-        out2d = weight_rows @ cols
-    out = np.empty((n_batch, out_channels, out_h, out_w), dtype=x.dtype)
-    out2d = out2d.reshape(out_channels, n_batch, out_h, out_w).transpose(1, 0, 2, 3)
-    if bias is None:
-        out[...] = out2d
-    else:
-        np.add(out2d, bias.data.reshape(1, out_channels, 1, 1), out=out)
+    out = _conv2d_forward_in_arrays(x.data, weight.data, None if bias is None else bias.data, geometry)
 
     def backward(g, out):
         if is_grad_enabled():  # create_graph=True: the backward pass must itself be differentiable
@@ -719,6 +700,37 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return Tensor.from_op(out, parents, backward)
+
+
+def _conv2d_forward_in_arrays(x, weight, bias, geometry):
+    """conv2d's output on arrays, computed in the row layout a chunk of images at a time.
+
+    ``rows = im2row(x_padded)`` has one row per output pixel, so ``rows @ W_matrix``, with
+    ``W_matrix`` the weight as (KH*KW*C, out_channels), is the chunk's output in NHWC order;
+    it is copied to NCHW with the bias added on the way.
+    """
+    kh, kw, stride, padding = geometry
+    in_channels, out_channels = weight.shape[:2]
+    n_batch, _, height, width = x.shape
+    out_h = _kernels.conv_output_size(height, kh, stride, padding, "height")
+    out_w = _kernels.conv_output_size(width, kw, stride, padding, "width")
+    window = kh * kw * in_channels
+    weight_matrix = weight.transpose(2, 3, 0, 1).reshape(window, out_channels)  # rows (ky, kx, c)
+    out = np.empty((n_batch, out_channels, out_h, out_w), dtype=x.dtype)
+    threads = _threads.blas_threads()
+    chunks = _batch_chunks(n_batch, out_h * out_w * window * x.dtype.itemsize, threads)
+
+    def forward_chunk(i):
+        start, stop = chunks[i]
+        rows = _kernels.im2row(_padded_nhwc(x[start:stop], padding), kh, kw, stride)
+        product = (rows @ weight_matrix).reshape(stop - start, out_h, out_w, out_channels)
+        if bias is None:
+            out[start:stop] = product.transpose(0, 3, 1, 2)
+        else:
+            np.add(product.transpose(0, 3, 1, 2), bias.reshape(1, out_channels, 1, 1), out=out[start:stop])
+
+    _threads.run_chunks(forward_chunk, len(chunks), threads)
+    return out
 
 
 def _conv2d_backward_in_tensor_ops(g, x, weight, geometry):
@@ -739,29 +751,48 @@ def _conv2d_backward_in_tensor_ops(g, x, weight, geometry):
 def _conv2d_backward_in_arrays(g, x, weight, geometry):
     """The same gradients as :func:`_conv2d_backward_in_tensor_ops`, computed on arrays.
 
-    The upstream gradient is copied once into NHWC order, ``g_pixels`` (N*OH*OW, OC):
-    one row per output pixel. Then ``cols @ g_pixels`` is (dL/dW_rows)^T and
-    ``W_rows^T @ g_pixels^T`` is dL/dcols, the orientations OpenBLAS runs fastest here.
+    In the row layout of the forward pass (``rows = im2row(x_padded)``, one row per
+    output pixel, and ``g_pixels`` the upstream gradient in NHWC order, one row per
+    output pixel too), the gradients are
+
+        dL/dW_matrix = rows^T @ g_pixels,    dL/dx_padded = row2im(g_pixels @ W_matrix^T),
+
+    computed a chunk of images at a time, like the forward pass. Each chunk unfolds its
+    images again (cheaper than keeping the whole batch's rows in the graph) and writes its
+    own term of the weight gradient; the terms are summed in chunk order at the end, so
+    the result does not depend on which thread ran which chunk.
     """
     kh, kw, stride, padding = geometry
     in_channels, out_channels = weight.shape[:2]
     n_batch, _, out_h, out_w = g.shape
-    g_pixels = np.ascontiguousarray(g.reshape(n_batch, out_channels, out_h * out_w).transpose(0, 2, 1))
-    g_pixels = g_pixels.reshape(n_batch * out_h * out_w, out_channels)
-    cols_shape = (in_channels * kh * kw, n_batch * out_h * out_w)
-    grad_x = grad_weight = None
+    _, _, height, width = x.shape
+    window, pixels = kh * kw * in_channels, out_h * out_w
+    threads = _threads.blas_threads()
+    chunks = _batch_chunks(n_batch, pixels * window * g.dtype.itemsize, threads)
     if weight.requires_grad:
-        with _conv_workspace.borrow(cols_shape, x.dtype) as cols:
-            _kernels.im2col(x.data, kh, kw, stride, padding, out=cols)
-            grad_rows_t = cols @ g_pixels  # (C*KH*KW, OC): row (c, ky, kx), column o
-        grad_weight = Tensor(np.ascontiguousarray(
-            grad_rows_t.reshape(in_channels, kh, kw, out_channels).transpose(0, 3, 1, 2)))
+        grad_terms = np.empty((len(chunks), window, out_channels), dtype=g.dtype)
     if x.requires_grad:
-        weight_rows_t = weight.data.transpose(0, 2, 3, 1).reshape(-1, out_channels)  # W_rows^T
-        with _conv_workspace.borrow(cols_shape, x.dtype) as grad_cols:
-            np.matmul(weight_rows_t, g_pixels.T, out=grad_cols)
-            grad_x = Tensor(_kernels.col2im(grad_cols, x.shape, kh, kw, stride, padding))
-    return grad_x, grad_weight
+        weight_matrix_t = weight.data.transpose(1, 2, 3, 0).reshape(out_channels, window)  # W_matrix^T
+        grad_x = np.empty(x.shape, dtype=g.dtype)
+
+    def backward_chunk(i):
+        start, stop = chunks[i]
+        g_pixels = np.ascontiguousarray(g[start:stop].transpose(0, 2, 3, 1)).reshape(-1, out_channels)
+        if weight.requires_grad:
+            rows = _kernels.im2row(_padded_nhwc(x.data[start:stop], padding), kh, kw, stride)
+            np.matmul(rows.T, g_pixels, out=grad_terms[i])
+        if x.requires_grad:
+            padded_shape = (stop - start, height + 2 * padding, width + 2 * padding, in_channels)
+            grad_x_padded = _kernels.row2im(g_pixels @ weight_matrix_t, padded_shape, kh, kw, stride)
+            grad_x[start:stop] = grad_x_padded[:, padding:padding + height, padding:padding + width, :].transpose(0, 3, 1, 2)
+
+    _threads.run_chunks(backward_chunk, len(chunks), threads)
+    grad_weight = None
+    if weight.requires_grad:
+        grad_matrix = grad_terms.sum(axis=0)  # (KH*KW*C, OC), rows (ky, kx, c)
+        grad_weight = Tensor(np.ascontiguousarray(
+            grad_matrix.reshape(kh, kw, in_channels, out_channels).transpose(2, 3, 0, 1)))
+    return (Tensor(grad_x) if x.requires_grad else None), grad_weight
 
 
 def _pool_windows(x: Tensor, function: str, kernel_size, stride, padding):

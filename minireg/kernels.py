@@ -3,8 +3,9 @@
 Three computations dominate the running time of what minireg does and are compiled
 with Cython in ``minireg/_ext/``:
 
-* ``im2col`` / ``col2im`` -- the unfolding of image patches that turns a convolution
-  into one matrix product, and its adjoint (``_ext/im2col.pyx``);
+* ``im2col`` / ``col2im`` and ``im2row`` / ``row2im`` -- the unfolding of image patches
+  that turns a convolution into one matrix product, in two layouts, and the adjoint of
+  each (``_ext/im2col.pyx``);
 * the OWL / GrOWL proximal operator -- a sort, the pool-adjacent-violators algorithm
   and a scatter (``_ext/pava.pyx``);
 * dropout masks -- random bits, the keep mask and the scaled output in one pass
@@ -137,6 +138,13 @@ def _check_float_array(array, name):
         raise TypeError(f"{name} must be float32 or float64, got dtype {array.dtype}")
 
 
+def _check_buffer(out, shape, dtype):
+    """Check an ``out`` array that a kernel writes into (None passes): shape, dtype, layout."""
+    if out is not None and (not isinstance(out, np.ndarray) or out.shape != tuple(shape)
+                            or out.dtype != dtype or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous {np.dtype(dtype)} array of shape {tuple(shape)}")
+
+
 def _check_im2col_args(x, kh, kw, stride, padding, out=None):
     """Validate im2col's arguments; return (kh, kw, stride, padding, out_h, out_w)."""
     kh, kw, stride, padding = _check_window(kh, kw, stride, padding)
@@ -145,11 +153,7 @@ def _check_im2col_args(x, kh, kw, stride, padding, out=None):
         raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {x.shape}")
     out_h = conv_output_size(x.shape[2], kh, stride, padding, "height")
     out_w = conv_output_size(x.shape[3], kw, stride, padding, "width")
-    if out is not None:
-        shape = (x.shape[1] * kh * kw, x.shape[0] * out_h * out_w)
-        if (not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != x.dtype
-                or not out.flags.c_contiguous or not out.flags.writeable):
-            raise ValueError(f"out must be a writeable C-contiguous {x.dtype} array of shape {shape}")
+    _check_buffer(out, (x.shape[1] * kh * kw, x.shape[0] * out_h * out_w), x.dtype)
     return kh, kw, stride, padding, out_h, out_w
 
 
@@ -276,6 +280,148 @@ def col2im(cols, x_shape, kh, kw, stride, padding):
         return col2im_numpy(cols, x_shape, kh, kw, stride, padding)
     x_shape, kh, kw, stride, padding, _, _ = _check_col2im_args(cols, x_shape, kh, kw, stride, padding)
     return kernel.col2im(cols, x_shape, kh, kw, stride, padding)
+
+
+# ---------------------------------------------------------------------------------------
+# im2row / row2im  (compiled: minireg/_ext/im2col.pyx)
+# ---------------------------------------------------------------------------------------
+#
+# The same unfolding in the other orientation, for images in NHWC order (channels last)
+# that are already zero-padded: one row per output pixel, one column per position in
+# the window,
+#
+#     rows[(n*OH + oh)*OW + ow, (ky*KW + kx)*C + c] = x[n, oh*s + ky, ow*s + kx, c]
+#
+# with OH = (H - KH) // s + 1 and OW = (W - KW) // s + 1. A convolution is then
+# rows @ W_matrix, with W_matrix of shape (KH*KW*C, OC), and its result is already in
+# NHWC order. In NHWC memory the KW pixels of one window row and all their channels are
+# adjacent, so a window is KH runs of KW*C values: a far cheaper copy than the runs of
+# OW pixels of im2col. conv2d uses this pair on cache-sized chunks of the batch.
+
+
+def _check_im2row_args(x, kh, kw, stride, out=None):
+    """Validate im2row's arguments; return (kh, kw, stride, out_h, out_w)."""
+    kh, kw, stride, _ = _check_window(kh, kw, stride, 0)
+    _check_float_array(x, "x")
+    if x.ndim != 4:
+        raise ValueError(f"x must have 4 dimensions (N, H, W, C), got shape {x.shape}")
+    out_h = conv_output_size(x.shape[1], kh, stride, 0, "height")
+    out_w = conv_output_size(x.shape[2], kw, stride, 0, "width")
+    _check_buffer(out, (x.shape[0] * out_h * out_w, kh * kw * x.shape[3]), x.dtype)
+    return kh, kw, stride, out_h, out_w
+
+
+def _check_row2im_args(rows, x_shape, kh, kw, stride, out=None):
+    """Validate row2im's arguments; return (x_shape, kh, kw, stride, out_h, out_w)."""
+    kh, kw, stride, _ = _check_window(kh, kw, stride, 0)
+    _check_float_array(rows, "rows")
+    x_shape = tuple(x_shape)
+    if len(x_shape) != 4 or any(int(size) < 0 for size in x_shape):
+        raise ValueError(f"x_shape must be (N, H, W, C) of non-negative ints, got {x_shape}")
+    n_batch, height, width, channels = (int(size) for size in x_shape)
+    out_h = conv_output_size(height, kh, stride, 0, "height")
+    out_w = conv_output_size(width, kw, stride, 0, "width")
+    expected = (n_batch * out_h * out_w, kh * kw * channels)
+    if rows.shape != expected:
+        raise ValueError(
+            f"rows has shape {rows.shape}, but x_shape {x_shape} with a {kh}x{kw} kernel "
+            f"and stride {stride} needs {expected}"
+        )
+    x_shape = (n_batch, height, width, channels)
+    _check_buffer(out, x_shape, rows.dtype)
+    return x_shape, kh, kw, stride, out_h, out_w
+
+
+def im2row_numpy(x, kh, kw, stride, out=None):
+    """Unfold the KH x KW windows of a padded NHWC image into rows (readable NumPy twin).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, H, W, C), float32 or float64
+        Channels last, and already zero-padded: im2row adds no padding.
+    kh, kw : int
+        Kernel height and width.
+    stride : int
+        Step between windows, >= 1.
+    out : ndarray, optional
+        A writeable C-contiguous array of the result's shape and dtype to write into.
+
+    Returns
+    -------
+    rows : ndarray of shape (N*OH*OW, KH*KW*C), dtype of ``x``
+        ``rows[(n*OH + oh)*OW + ow, (ky*KW + kx)*C + c] = x[n, oh*s + ky, ow*s + kx, c]``.
+        This is ``out`` when it is given.
+
+    Notes
+    -----
+    One loop over the KH*KW kernel offsets, as in :func:`im2col_numpy`; each step copies
+    the strided slice of ``x`` that the offset (ky, kx) touches, for every image, output
+    pixel and channel at once.
+    """
+    kh, kw, stride, out_h, out_w = _check_im2row_args(x, kh, kw, stride, out)
+    n_batch, channels = x.shape[0], x.shape[3]
+    rows = np.empty((n_batch, out_h, out_w, kh, kw, channels), dtype=x.dtype) if out is None \
+        else out.reshape(n_batch, out_h, out_w, kh, kw, channels)  # a view: writes land in out
+    for ky in range(kh):
+        for kx in range(kw):
+            rows[:, :, :, ky, kx, :] = x[:, ky : ky + stride * out_h : stride, kx : kx + stride * out_w : stride, :]
+    return rows.reshape(n_batch * out_h * out_w, kh * kw * channels) if out is None else out
+
+
+def row2im_numpy(rows, x_shape, kh, kw, stride, out=None):
+    """Adjoint of :func:`im2row_numpy`: add every entry of ``rows`` back to its pixel.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (N*OH*OW, KH*KW*C), float32 or float64
+    x_shape : tuple (N, H, W, C)
+        Shape of the padded NHWC image that ``rows`` was (or could have been) unfolded from.
+    kh, kw, stride : int
+        As in :func:`im2row_numpy`.
+    out : ndarray, optional
+        A writeable C-contiguous array of shape ``x_shape`` and the dtype of ``rows``;
+        it is overwritten with the result.
+
+    Returns
+    -------
+    x : ndarray of shape ``x_shape``, dtype of ``rows``
+        ``<im2row(x), r> = <x, row2im(r)>`` for all ``x`` and ``r``. Each pixel receives
+        its terms in the order ky-major, kx-minor, starting from zero; the compiled
+        kernel keeps the same order, so the two agree exactly.
+    """
+    x_shape, kh, kw, stride, out_h, out_w = _check_row2im_args(rows, x_shape, kh, kw, stride, out)
+    n_batch, _, _, channels = x_shape
+    rows = rows.reshape(n_batch, out_h, out_w, kh, kw, channels)
+    x = np.zeros(x_shape, dtype=rows.dtype) if out is None else out
+    x[...] = 0
+    for ky in range(kh):
+        for kx in range(kw):
+            x[:, ky : ky + stride * out_h : stride, kx : kx + stride * out_w : stride, :] += rows[:, :, :, ky, kx, :]
+    return x
+
+
+def im2row(x, kh, kw, stride, out=None):
+    """Unfold windows of a padded NHWC image into rows; compiled when built, else the twin.
+
+    Same arguments and result as :func:`im2row_numpy`.
+    """
+    kernel = _compiled("im2col")
+    if kernel is None:
+        return im2row_numpy(x, kh, kw, stride, out)
+    kh, kw, stride, _, _ = _check_im2row_args(x, kh, kw, stride, out)
+    return kernel.im2row(x, kh, kw, stride, out)
+
+
+def row2im(rows, x_shape, kh, kw, stride, out=None):
+    """Add rows back into a padded NHWC image (adjoint of :func:`im2row`); compiled when built.
+
+    Same arguments and result as :func:`row2im_numpy`.
+    """
+    kernel = _compiled("im2col")
+    if kernel is None:
+        return row2im_numpy(rows, x_shape, kh, kw, stride, out)
+    x_shape, kh, kw, stride, _, _ = _check_row2im_args(rows, x_shape, kh, kw, stride, out)
+    return kernel.row2im(rows, x_shape, kh, kw, stride, out)
 
 
 # ---------------------------------------------------------------------------------------

@@ -254,3 +254,67 @@ def test_pooling_rejects_bad_arguments(pool):
         pool(Tensor(np.zeros((2, 6, 6))), 2)
     with pytest.raises(ValueError, match="larger than the padded input"):
         pool(x, 7)
+
+
+# conv2d goes through the batch in chunks of images (several at once, on threads); the
+# results must not depend on where the chunks start and stop, or on how they are run.
+CHUNKINGS = {
+    "one chunk": [(0, 7)],
+    "ragged": [(0, 3), (3, 6), (6, 7)],
+    "single images": [(i, i + 1) for i in range(7)],
+}
+
+
+@pytest.mark.parametrize("chunking", list(CHUNKINGS))
+@pytest.mark.parametrize("use_compiled", [True, False])
+def test_conv2d_matches_torch_for_any_chunking(monkeypatch, chunking, use_compiled):
+    monkeypatch.setattr(F, "_batch_chunks", lambda n_batch, bytes_per_image, threads: CHUNKINGS[chunking])
+    previous = kernels.use_compiled(use_compiled)
+    try:
+        ours, theirs = run_conv_both((7, 3, 6, 5, 4, 3, 3, 2, 1), np.float64, seed=4)
+    finally:
+        kernels.use_compiled(previous)
+    for name, mine, reference in zip(["output", "x.grad", "weight.grad", "bias.grad"], ours, theirs):
+        np.testing.assert_allclose(mine.data, reference, rtol=1e-10, atol=1e-11, err_msg=name)
+
+
+@pytest.mark.parametrize("n_batch, bytes_per_image, threads", [
+    (128, 627_200, 2), (128, 78_400, 2), (7, 100, 1), (7, 10**9, 3), (1, 5, 4), (0, 10, 2), (30, 0, 16),
+])
+def test_batch_chunks_cover_the_batch_in_order(n_batch, bytes_per_image, threads):
+    chunks = F._batch_chunks(n_batch, bytes_per_image, threads)
+    if n_batch == 0:
+        assert chunks == []
+        return
+    assert [start for start, _ in chunks] == [0] + [stop for _, stop in chunks[:-1]]  # consecutive
+    assert chunks[-1][1] == n_batch
+    sizes = [stop - start for start, stop in chunks]
+    assert all(size >= 1 for size in sizes)
+    assert all(size * bytes_per_image <= F._CONV_CHUNK_BYTES for size in sizes) or max(sizes, default=1) == 1
+    assert len(chunks) >= min(n_batch, 4 * threads)  # enough chunks to keep every thread busy
+
+
+def test_conv2d_on_threads_agrees_with_conv2d_in_sequence(monkeypatch):
+    """The chunks run on two threads (each product on one BLAS thread) or one after the
+    other: the same convolution, to rounding (the weight gradient adds chunk terms)."""
+    from threadpoolctl import threadpool_limits
+
+    from minireg import threads
+
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((16, 3, 9, 9)), rng.standard_normal((3, 4, 3, 3))
+    upstream = rng.standard_normal((16, 4, 9, 9))
+
+    def gradients():
+        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        out = F.conv2d(xt, wt, padding=1)
+        out.backward(upstream)
+        return out.data, xt.grad.data, wt.grad.data
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert threads.blas_threads() == 2
+        on_threads = gradients()
+        monkeypatch.setattr(threads, "blas_threads", lambda: 1)
+        in_sequence = gradients()
+    for a, b in zip(on_threads, in_sequence):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

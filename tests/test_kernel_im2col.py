@@ -230,3 +230,152 @@ def test_im2col_writes_into_out_and_checks_it(im2col):
         im2col(x, 3, 3, 1, 1, out=np.empty(expected.shape, dtype=np.float64))
     with pytest.raises(ValueError, match="out"):
         im2col(x, 3, 3, 1, 1, out=np.empty((expected.shape[0] + 1, expected.shape[1]), np.float32))
+
+
+# ---- im2row / row2im: the same unfolding of a padded NHWC image, one row per pixel ------------
+
+
+@st.composite
+def nhwc_geometries(draw):
+    """A random (x_shape (N, H, W, C), kh, kw, stride) whose kernel fits the (padded) image."""
+    n_batch, channels = draw(st.integers(0, 3)), draw(st.integers(1, 4))
+    height, width = draw(st.integers(1, 10)), draw(st.integers(1, 10))
+    kh, kw = draw(st.integers(1, min(6, height))), draw(st.integers(1, min(6, width)))
+    return (n_batch, height, width, channels), kh, kw, draw(st.integers(1, 4))
+
+
+def im2row_reference(x, kh, kw, stride):
+    """rows[(n*OH + oh)*OW + ow, (ky*KW + kx)*C + c] = x[n, oh*s + ky, ow*s + kx, c], by fancy indexing."""
+    n_batch, height, width, channels = x.shape
+    out_h, out_w = output_size(height, kh, stride, 0), output_size(width, kw, stride, 0)
+    n, oh, ow, ky, kx, c = np.meshgrid(
+        np.arange(n_batch), np.arange(out_h), np.arange(out_w),
+        np.arange(kh), np.arange(kw), np.arange(channels), indexing="ij",
+    )
+    values = x[n, oh * stride + ky, ow * stride + kx, c]
+    return values.reshape(n_batch * out_h * out_w, kh * kw * channels)
+
+
+@SETTINGS
+@given(nhwc_geometries(), dtypes, layouts, seeds)
+def test_im2row_compiled_twin_and_definition_agree_exactly(geometry, dtype, layout, seed):
+    x_shape, kh, kw, stride = geometry
+    x = random_array(x_shape, dtype, layout, seed)
+    expected = im2row_reference(np.ascontiguousarray(x), kh, kw, stride)
+    for im2row in (compiled.im2row, kernels.im2row_numpy, kernels.im2row):
+        rows = im2row(x, kh, kw, stride)
+        assert rows.dtype == dtype
+        np.testing.assert_array_equal(rows, expected)
+
+
+@SETTINGS
+@given(nhwc_geometries(), dtypes, layouts, seeds)
+def test_row2im_compiled_equals_twin_exactly(geometry, dtype, layout, seed):
+    x_shape, kh, kw, stride = geometry
+    n_batch, height, width, channels = x_shape
+    rows_shape = (n_batch * output_size(height, kh, stride, 0) * output_size(width, kw, stride, 0),
+                  kh * kw * channels)
+    rows = random_array(rows_shape, dtype, layout, seed)
+    fast = compiled.row2im(rows, x_shape, kh, kw, stride)
+    twin = kernels.row2im_numpy(rows, x_shape, kh, kw, stride)
+    assert fast.dtype == twin.dtype == dtype
+    assert fast.shape == twin.shape == x_shape
+    np.testing.assert_array_equal(fast, twin)
+
+
+@SETTINGS
+@given(geometries(), seeds)
+def test_im2row_of_the_padded_nhwc_image_is_im2col_reordered(geometry, seed):
+    """The two layouts hold the same numbers: im2row(pad(x) in NHWC) is im2col(x) with its
+    rows (c, ky, kx) -> columns (ky, kx, c) and its columns (n, oh, ow) -> rows."""
+    (n_batch, channels, height, width), kh, kw, stride, padding = geometry
+    x = np.random.default_rng(seed).standard_normal((n_batch, channels, height, width))
+    x_nhwc = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))).transpose(0, 2, 3, 1)
+    rows = compiled.im2row(x_nhwc, kh, kw, stride)
+    cols = compiled.im2col(x, kh, kw, stride, padding)
+    cols = cols.reshape(channels, kh, kw, -1).transpose(3, 1, 2, 0).reshape(rows.shape)
+    np.testing.assert_array_equal(rows, cols)
+
+
+@SETTINGS
+@given(nhwc_geometries(), seeds)
+def test_row2im_is_the_adjoint_of_im2row(geometry, seed):
+    x_shape, kh, kw, stride = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape)
+    rows_x = compiled.im2row(x, kh, kw, stride)
+    r = rng.standard_normal(rows_x.shape)
+    for row2im in (compiled.row2im, kernels.row2im_numpy):
+        np.testing.assert_allclose(np.vdot(rows_x, r), np.vdot(x, row2im(r, x_shape, kh, kw, stride)),
+                                   rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kh, kw, stride", [(3, 3, 1), (2, 3, 2), (3, 2, 3)])
+def test_row2im_is_the_transpose_of_the_im2row_matrix(kh, kw, stride):
+    x_shape = (2, 6, 5, 2)
+    size = int(np.prod(x_shape))
+    basis = np.eye(size).reshape((size,) + x_shape)
+    matrix = np.stack([compiled.im2row(e, kh, kw, stride).ravel() for e in basis], axis=1)
+    r = np.random.default_rng(0).standard_normal(matrix.shape[0])
+    rows = r.reshape(compiled.im2row(basis[0], kh, kw, stride).shape)
+    expected = (matrix.T @ r).reshape(x_shape)
+    for row2im in (compiled.row2im, kernels.row2im_numpy, kernels.row2im):
+        np.testing.assert_allclose(row2im(rows, x_shape, kh, kw, stride), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_row_calls_split_over_threads_still_equal_the_twin(dtype):
+    # above 2**22 entries the compiled row kernels split the images among threads
+    x = random_array((16, 34, 34, 16), dtype, "c", seed=7)
+    rows = compiled.im2row(x, 5, 5, 1)
+    assert rows.size > 2**22
+    np.testing.assert_array_equal(rows, kernels.im2row_numpy(x, 5, 5, 1))
+    np.testing.assert_array_equal(compiled.row2im(rows, x.shape, 5, 5, 1),
+                                  kernels.row2im_numpy(rows, x.shape, 5, 5, 1))
+
+
+@pytest.mark.parametrize("im2row, row2im", [(compiled.im2row, compiled.row2im),
+                                            (kernels.im2row_numpy, kernels.row2im_numpy),
+                                            (kernels.im2row, kernels.row2im)])
+def test_row_kernels_write_into_out_and_check_it(im2row, row2im):
+    x = random_array((2, 6, 6, 3), np.float32, "c", seed=3)
+    expected_rows = kernels.im2row_numpy(x, 3, 3, 1)
+    out = np.full(expected_rows.shape, np.nan, dtype=np.float32)
+    assert im2row(x, 3, 3, 1, out=out) is out
+    np.testing.assert_array_equal(out, expected_rows)
+    back = np.full(x.shape, np.nan, dtype=np.float32)  # overwritten, not added to
+    assert row2im(expected_rows, x.shape, 3, 3, 1, out=back) is back
+    np.testing.assert_array_equal(back, kernels.row2im_numpy(expected_rows, x.shape, 3, 3, 1))
+    for bad in (np.empty(expected_rows.shape, np.float64), np.empty((3, 27), np.float32),
+                np.empty((54, 16), np.float32)[:, ::2]):
+        with pytest.raises(ValueError, match="out"):
+            im2row(x, 3, 3, 1, out=bad)
+    with pytest.raises(ValueError, match="out"):
+        row2im(expected_rows, x.shape, 3, 3, 1, out=np.empty((2, 6, 6, 3), np.float64))
+
+
+@pytest.mark.parametrize("im2row", [kernels.im2row_numpy, kernels.im2row, compiled.im2row])
+@pytest.mark.parametrize("x, kh, kw, stride, error, message", [
+    (np.zeros((5, 5, 3)), 3, 3, 1, ValueError, "4 dimensions"),
+    (np.zeros((2, 5, 5, 3), dtype=np.int64), 3, 3, 1, TypeError, "float32 or float64"),
+    (np.zeros((2, 5, 5, 3)), 3, 3, 0, ValueError, "stride"),
+    (np.zeros((2, 5, 5, 3)), 0, 3, 1, ValueError, "kernel size"),
+    (np.zeros((2, 5, 5, 3)), 6, 3, 1, ValueError, "larger than the padded input height"),
+    (np.zeros((2, 5, 5, 3)), 3, 6, 1, ValueError, "larger than the padded input width"),
+])
+def test_im2row_rejects_bad_arguments(im2row, x, kh, kw, stride, error, message):
+    with pytest.raises(error, match=message):
+        im2row(x, kh, kw, stride)
+
+
+@pytest.mark.parametrize("row2im", [kernels.row2im_numpy, kernels.row2im, compiled.row2im])
+@pytest.mark.parametrize("rows_shape, x_shape, error, message", [
+    ((18, 26), (2, 5, 5, 3), ValueError, r"needs \(18, 27\)"),
+    ((18, 27), (2, 5, 5), ValueError, "x_shape"),
+    ((18, 27), (2, 2, 5, 3), ValueError, "larger than the padded input height"),
+])
+def test_row2im_rejects_bad_arguments(row2im, rows_shape, x_shape, error, message):
+    with pytest.raises(error, match=message):
+        row2im(np.zeros(rows_shape), x_shape, 3, 3, 1)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        row2im(np.zeros((18, 27), dtype=np.int32), (2, 5, 5, 3), 3, 3, 1)

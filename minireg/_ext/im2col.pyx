@@ -1,9 +1,10 @@
-"""Compiled im2col / col2im: the patch unfolding behind convolution, and its adjoint.
+"""Compiled im2col / col2im and im2row / row2im: the patch unfolding behind convolution,
+in two layouts, and the adjoint of each.
 
-The readable twins are ``im2col_numpy`` and ``col2im_numpy`` in ``minireg/kernels.py``;
-the tests check that both give exactly the same numbers. Call these functions through
-``minireg.kernels.im2col`` / ``minireg.kernels.col2im``, which fall back to the twins
-when this module is not built.
+The readable twins are ``im2col_numpy``, ``col2im_numpy``, ``im2row_numpy`` and
+``row2im_numpy`` in ``minireg/kernels.py``; the tests check that both give exactly the
+same numbers. Call these functions through ``minireg.kernels`` (``kernels.im2col`` and
+so on), which fall back to the twins when this module is not built.
 
 Layout ("kernel-major")
 -----------------------
@@ -35,6 +36,19 @@ parallel loop and take the cores from the matrix product that follows; they made
 next product 50 % slower.) Each pixel of ``col2im``'s result receives its terms in the
 same order as in the NumPy twin (ky-major, kx-minor, starting from zero), whatever the
 threads, so the two agree bit for bit.
+
+Layout of the rows ("pixel-major", for padded NHWC images)
+----------------------------------------------------------
+For an already padded image ``x`` of shape (N, H, W, C) in channels-last order,
+
+    rows[(n*OH + oh)*OW + ow, (ky*KW + kx)*C + c] = x[n, oh*s + ky, ow*s + kx, c]
+
+one row per output pixel, one column per position in the window. In NHWC memory the KW
+pixels of one window row and all their channels are adjacent, so ``im2row`` fills a row
+with KH copies of KW*C values each. ``row2im`` is its adjoint; it zeroes each image, then
+adds the rows kernel offset by kernel offset (ky-major, kx-minor), the order of the twin,
+so the two agree bit for bit. conv2d calls these two on chunks of a few images (small
+enough to stay in the cache), so they run on one thread unless a call is very large.
 """
 import os
 import threading
@@ -43,12 +57,17 @@ import numpy as np
 
 cimport numpy as cnp
 from cython cimport floating
+from libc.string cimport memcpy, memset
 
 cnp.import_array()
 
 # Calls that touch fewer entries of cols than this run on one thread: starting a thread
 # (about 50 microseconds) would cost more than it saves.
 cdef Py_ssize_t _PARALLEL_MIN = 1 << 18
+# The row kernels copy runs of KW*C values rather than of OW pixels, which is several
+# times faster; conv2d calls them on cache-sized chunks of the batch, which one thread
+# handles in about 0.1 ms. Threads start only for calls much larger than that.
+cdef Py_ssize_t _PARALLEL_MIN_ROWS = 1 << 22
 
 
 cdef void _im2col_kernel(const floating[:, :, :, ::1] x_padded, floating[:, ::1] cols,
@@ -101,6 +120,55 @@ cdef void _col2im_kernel(const floating[:, ::1] cols, floating[:, :, :, ::1] x_p
                             dst[ow * stride] += src[ow]
 
 
+cdef void _im2row_kernel(const floating[:, :, :, ::1] x_padded, floating[:, ::1] rows,
+                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
+                         Py_ssize_t out_h, Py_ssize_t out_w,
+                         Py_ssize_t first_image, Py_ssize_t stop_image) noexcept nogil:
+    # x_padded is NHWC: for one window row (n, y), the KW pixels x .. x+KW-1 and all their
+    # channels lie next to each other, so each window is KH copies of KW*C values.
+    cdef Py_ssize_t run = kw * x_padded.shape[3]
+    cdef Py_ssize_t n, oh, ow, ky, row
+    if run == 0:
+        return
+    for n in range(first_image, stop_image):
+        row = n * out_h * out_w
+        for oh in range(out_h):
+            for ow in range(out_w):
+                for ky in range(kh):
+                    memcpy(&rows[row, ky * run], &x_padded[n, oh * stride + ky, ow * stride, 0],
+                           run * sizeof(floating))
+                row += 1
+
+
+cdef void _row2im_kernel(const floating[:, ::1] rows, floating[:, :, :, ::1] x_padded,
+                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
+                         Py_ssize_t out_h, Py_ssize_t out_w,
+                         Py_ssize_t first_image, Py_ssize_t stop_image) noexcept nogil:
+    # Each image is zeroed, then receives its terms kernel offset by kernel offset
+    # (ky-major, kx-minor), the order of the NumPy twin, so the sums agree bit for bit.
+    cdef Py_ssize_t channels = x_padded.shape[3]
+    cdef Py_ssize_t image_size = x_padded.shape[1] * x_padded.shape[2] * channels
+    cdef Py_ssize_t n, oh, ow, ky, kx, c, row
+    cdef const floating *src
+    cdef floating *dst
+    for n in range(first_image, stop_image):
+        if image_size == 0:
+            continue
+        memset(&x_padded[n, 0, 0, 0], 0, image_size * sizeof(floating))
+        if channels == 0:
+            continue
+        for ky in range(kh):
+            for kx in range(kw):
+                row = n * out_h * out_w
+                for oh in range(out_h):
+                    for ow in range(out_w):
+                        src = &rows[row, (ky * kw + kx) * channels]
+                        dst = &x_padded[n, oh * stride + ky, ow * stride + kx, 0]
+                        for c in range(channels):
+                            dst[c] += src[c]
+                        row += 1
+
+
 def _im2col_planes(x_padded, cols, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
                    Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t first, Py_ssize_t stop):
     """im2col of the planes [first, stop), without the GIL."""
@@ -145,13 +213,13 @@ def num_threads():
     return os.cpu_count() or 1
 
 
-def _over_planes(kernel, args, Py_ssize_t n_planes, Py_ssize_t work):
+def _over_planes(kernel, args, Py_ssize_t n_planes, Py_ssize_t work, Py_ssize_t min_work=_PARALLEL_MIN):
     """Run ``kernel(*args, first, stop)`` over the planes [0, n_planes), one block per thread.
 
-    ``work`` is the number of entries of ``cols`` the call touches; below _PARALLEL_MIN
+    ``work`` is the number of entries of ``cols`` the call touches; below ``min_work``
     the calling thread does everything.
     """
-    cdef Py_ssize_t n_blocks = min(num_threads(), n_planes) if work >= _PARALLEL_MIN else 1
+    cdef Py_ssize_t n_blocks = min(num_threads(), n_planes) if work >= min_work else 1
     if n_blocks <= 1:
         kernel(*args, 0, n_planes)
         return
@@ -252,3 +320,99 @@ def col2im(cols, x_shape, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, Py_ss
     if padding:
         return np.ascontiguousarray(x_padded[:, :, padding:padding + height, padding:padding + width])
     return x_padded
+
+
+def _im2row_images(x_padded, rows, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
+                   Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t first, Py_ssize_t stop):
+    """im2row of the images [first, stop), without the GIL."""
+    cdef float[:, :, :, ::1] x32
+    cdef float[:, ::1] rows32
+    cdef double[:, :, :, ::1] x64
+    cdef double[:, ::1] rows64
+    if x_padded.dtype == np.float32:
+        x32, rows32 = x_padded, rows
+        with nogil:
+            _im2row_kernel[float](x32, rows32, kh, kw, stride, out_h, out_w, first, stop)
+    else:
+        x64, rows64 = x_padded, rows
+        with nogil:
+            _im2row_kernel[double](x64, rows64, kh, kw, stride, out_h, out_w, first, stop)
+
+
+def _row2im_images(rows, x_padded, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
+                   Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t first, Py_ssize_t stop):
+    """row2im into the images [first, stop), without the GIL."""
+    cdef float[:, ::1] rows32
+    cdef float[:, :, :, ::1] x32
+    cdef double[:, ::1] rows64
+    cdef double[:, :, :, ::1] x64
+    if rows.dtype == np.float32:
+        rows32, x32 = rows, x_padded
+        with nogil:
+            _row2im_kernel[float](rows32, x32, kh, kw, stride, out_h, out_w, first, stop)
+    else:
+        rows64, x64 = rows, x_padded
+        with nogil:
+            _row2im_kernel[double](rows64, x64, kh, kw, stride, out_h, out_w, first, stop)
+
+
+def im2row(x, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, out=None):
+    """Unfold the KH x KW windows of a padded NHWC image ``x`` (N, H, W, C) into rows.
+
+    Returns ``rows`` of shape (N*OH*OW, KH*KW*C) with the dtype of ``x`` (float32 or
+    float64), ``rows[(n*OH + oh)*OW + ow, (ky*KW + kx)*C + c] = x[n, oh*s + ky, ow*s + kx, c]``,
+    with OH = (H - KH) // s + 1 and OW = (W - KW) // s + 1 (``x`` is already padded).
+    When ``out`` is given (a C-contiguous array of that shape and dtype) the rows are
+    written into it and it is returned. The GIL is released while copying.
+    """
+    _check_window(kh, kw, stride, 0)
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"x must have 4 dimensions (N, H, W, C), got shape {x.shape}")
+    _check_dtype(x, "x")
+    n_batch, height, width, channels = x.shape
+    out_h = _output_size(height, kh, stride, 0, "height")
+    out_w = _output_size(width, kw, stride, 0, "width")
+    x = np.ascontiguousarray(x)
+    shape = (n_batch * out_h * out_w, kh * kw * channels)
+    if out is None:
+        rows = np.empty(shape, dtype=x.dtype)
+    else:
+        _check_out(out, shape, x.dtype)
+        rows = out
+    _over_planes(_im2row_images, (x, rows, kh, kw, stride, out_h, out_w),
+                 n_batch, rows.size, _PARALLEL_MIN_ROWS)
+    return rows
+
+
+def row2im(rows, x_shape, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, out=None):
+    """Adjoint of :func:`im2row`: add each entry of ``rows`` back to the pixel it came from.
+
+    ``rows`` has shape (N*OH*OW, KH*KW*C); returns an array of shape ``x_shape`` =
+    (N, H, W, C) with the dtype of ``rows`` (written into ``out`` when it is given, a
+    C-contiguous array of that shape and dtype). The GIL is released while adding.
+    """
+    _check_window(kh, kw, stride, 0)
+    rows = np.asarray(rows)
+    x_shape = tuple(x_shape)
+    if len(x_shape) != 4 or any(int(size) < 0 for size in x_shape):
+        raise ValueError(f"x_shape must be (N, H, W, C) of non-negative ints, got {x_shape}")
+    _check_dtype(rows, "rows")
+    n_batch, height, width, channels = [int(size) for size in x_shape]
+    out_h = _output_size(height, kh, stride, 0, "height")
+    out_w = _output_size(width, kw, stride, 0, "width")
+    expected = (n_batch * out_h * out_w, kh * kw * channels)
+    if rows.shape != expected:
+        raise ValueError(
+            f"rows has shape {rows.shape}, but x_shape {x_shape} with a {kh}x{kw} "
+            f"kernel and stride {stride} needs {expected}")
+    rows = np.ascontiguousarray(rows)
+    x_shape = (n_batch, height, width, channels)
+    if out is None:
+        x = np.empty(x_shape, dtype=rows.dtype)
+    else:
+        _check_out(out, x_shape, rows.dtype)
+        x = out
+    _over_planes(_row2im_images, (rows, x, kh, kw, stride, out_h, out_w),
+                 n_batch, rows.size, _PARALLEL_MIN_ROWS)
+    return x
