@@ -169,38 +169,20 @@ cdef void _row2im_kernel(const floating[:, ::1] rows, floating[:, :, :, ::1] x_p
                         row += 1
 
 
-def _im2col_planes(x_padded, cols, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
+def _im2col_planes(const floating[:, :, :, ::1] x_padded, floating[:, ::1] cols,
+                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
                    Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t first, Py_ssize_t stop):
-    """im2col of the planes [first, stop), without the GIL."""
-    cdef float[:, :, :, ::1] x32
-    cdef float[:, ::1] cols32
-    cdef double[:, :, :, ::1] x64
-    cdef double[:, ::1] cols64
-    if x_padded.dtype == np.float32:
-        x32, cols32 = x_padded, cols
-        with nogil:
-            _im2col_kernel[float](x32, cols32, kh, kw, stride, out_h, out_w, first, stop)
-    else:
-        x64, cols64 = x_padded, cols
-        with nogil:
-            _im2col_kernel[double](x64, cols64, kh, kw, stride, out_h, out_w, first, stop)
+    """im2col of the planes [first, stop), without the GIL (float or double: Cython picks by the arrays)."""
+    with nogil:
+        _im2col_kernel(x_padded, cols, kh, kw, stride, out_h, out_w, first, stop)
 
 
-def _col2im_planes(cols, x_padded, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
+def _col2im_planes(const floating[:, ::1] cols, floating[:, :, :, ::1] x_padded,
+                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
                    Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t first, Py_ssize_t stop):
-    """col2im into the planes [first, stop), without the GIL."""
-    cdef float[:, ::1] cols32
-    cdef float[:, :, :, ::1] x32
-    cdef double[:, ::1] cols64
-    cdef double[:, :, :, ::1] x64
-    if cols.dtype == np.float32:
-        cols32, x32 = cols, x_padded
-        with nogil:
-            _col2im_kernel[float](cols32, x32, kh, kw, stride, out_h, out_w, first, stop)
-    else:
-        cols64, x64 = cols, x_padded
-        with nogil:
-            _col2im_kernel[double](cols64, x64, kh, kw, stride, out_h, out_w, first, stop)
+    """col2im into the planes [first, stop), without the GIL (float or double: Cython picks by the arrays)."""
+    with nogil:
+        _col2im_kernel(cols, x_padded, kh, kw, stride, out_h, out_w, first, stop)
 
 
 def num_threads():
@@ -322,38 +304,20 @@ def col2im(cols, x_shape, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, Py_ss
     return x_padded
 
 
-def _im2row_images(x_padded, rows, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
+def _im2row_images(const floating[:, :, :, ::1] x_padded, floating[:, ::1] rows,
+                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
                    Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t first, Py_ssize_t stop):
-    """im2row of the images [first, stop), without the GIL."""
-    cdef float[:, :, :, ::1] x32
-    cdef float[:, ::1] rows32
-    cdef double[:, :, :, ::1] x64
-    cdef double[:, ::1] rows64
-    if x_padded.dtype == np.float32:
-        x32, rows32 = x_padded, rows
-        with nogil:
-            _im2row_kernel[float](x32, rows32, kh, kw, stride, out_h, out_w, first, stop)
-    else:
-        x64, rows64 = x_padded, rows
-        with nogil:
-            _im2row_kernel[double](x64, rows64, kh, kw, stride, out_h, out_w, first, stop)
+    """im2row of the images [first, stop), without the GIL (float or double: Cython picks by the arrays)."""
+    with nogil:
+        _im2row_kernel(x_padded, rows, kh, kw, stride, out_h, out_w, first, stop)
 
 
-def _row2im_images(rows, x_padded, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
+def _row2im_images(const floating[:, ::1] rows, floating[:, :, :, ::1] x_padded,
+                   Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride,
                    Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t first, Py_ssize_t stop):
-    """row2im into the images [first, stop), without the GIL."""
-    cdef float[:, ::1] rows32
-    cdef float[:, :, :, ::1] x32
-    cdef double[:, ::1] rows64
-    cdef double[:, :, :, ::1] x64
-    if rows.dtype == np.float32:
-        rows32, x32 = rows, x_padded
-        with nogil:
-            _row2im_kernel[float](rows32, x32, kh, kw, stride, out_h, out_w, first, stop)
-    else:
-        rows64, x64 = rows, x_padded
-        with nogil:
-            _row2im_kernel[double](rows64, x64, kh, kw, stride, out_h, out_w, first, stop)
+    """row2im into the images [first, stop), without the GIL (float or double: Cython picks by the arrays)."""
+    with nogil:
+        _row2im_kernel(rows, x_padded, kh, kw, stride, out_h, out_w, first, stop)
 
 
 def im2row(x, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, out=None):
