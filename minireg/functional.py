@@ -784,7 +784,8 @@ def _conv2d_backward_in_arrays(g, x, weight, geometry):
         if x.requires_grad:
             padded_shape = (stop - start, height + 2 * padding, width + 2 * padding, in_channels)
             grad_x_padded = _kernels.row2im(g_pixels @ weight_matrix_t, padded_shape, kh, kw, stride)
-            grad_x[start:stop] = grad_x_padded[:, padding:padding + height, padding:padding + width, :].transpose(0, 3, 1, 2)
+            inside = grad_x_padded[:, padding:padding + height, padding:padding + width, :]
+            grad_x[start:stop] = inside.transpose(0, 3, 1, 2)  # NHWC -> NCHW
 
     _threads.run_chunks(backward_chunk, len(chunks), threads)
     grad_weight = None
