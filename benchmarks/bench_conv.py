@@ -132,7 +132,7 @@ def make_kernel_steps(x):
     compiled = kernels._EXT["im2col"]
     # the first chunk conv2d makes (stride 1 and padding 2 keep the image size)
     rows_per_image = x.shape[2] * x.shape[3] * x.shape[1] * KERNEL * KERNEL * x.dtype.itemsize
-    start, stop = F._batch_chunks(len(x), rows_per_image, threads.blas_threads())[0]
+    start, stop = F._batch_chunks(len(x), rows_per_image)[0]
     chunk = F._padded_nhwc(x[start:stop], PADDING)
     rows = kernels.im2row(chunk, KERNEL, KERNEL, 1)
     cols = kernels.im2col(x, KERNEL, KERNEL, 1, PADDING)

@@ -605,14 +605,19 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> Tensor:
 # (and the matrix products made from them) stay in the CPU's cache between the unfolding
 # and the product, instead of a batch-sized matrix (80 MB for LeNet's second layer at
 # batch 128) going out to memory and back. Several chunks run at once, one per thread
-# (minireg.threads). The size was tuned on LeNet's layers; see benchmarks/README.md.
+# (minireg.threads), so a batch is cut into at least _CONV_MIN_CHUNKS chunks to share.
+# The chunks do not depend on the number of threads, and each matrix product runs on one
+# BLAS thread, so conv2d gives the same bits on any number of threads. The sizes were
+# tuned on LeNet's layers; see benchmarks/README.md.
 _CONV_CHUNK_BYTES = 2 << 20
+_CONV_MIN_CHUNKS = 32
 
 
-def _batch_chunks(n_batch: int, bytes_per_image: int, threads: int) -> list:
-    """Split range(n_batch) into consecutive (start, stop) chunks: each about
-    _CONV_CHUNK_BYTES of unfolded rows, and at least four chunks per thread."""
-    images = builtins.min(_CONV_CHUNK_BYTES // builtins.max(1, bytes_per_image), -(-n_batch // (4 * threads)))
+def _batch_chunks(n_batch: int, bytes_per_image: int) -> list:
+    """Split range(n_batch) into consecutive (start, stop) chunks of about
+    _CONV_CHUNK_BYTES of unfolded rows each, and at least _CONV_MIN_CHUNKS of them
+    (or one image each)."""
+    images = builtins.min(_CONV_CHUNK_BYTES // builtins.max(1, bytes_per_image), n_batch // _CONV_MIN_CHUNKS)
     images = builtins.max(1, images)
     return [(start, builtins.min(n_batch, start + images)) for start in range(0, n_batch, images)]
 
@@ -717,8 +722,7 @@ def _conv2d_forward_in_arrays(x, weight, bias, geometry):
     window = kh * kw * in_channels
     weight_matrix = weight.transpose(2, 3, 0, 1).reshape(window, out_channels)  # rows (ky, kx, c)
     out = np.empty((n_batch, out_channels, out_h, out_w), dtype=x.dtype)
-    threads = _threads.blas_threads()
-    chunks = _batch_chunks(n_batch, out_h * out_w * window * x.dtype.itemsize, threads)
+    chunks = _batch_chunks(n_batch, out_h * out_w * window * x.dtype.itemsize)
 
     def forward_chunk(i):
         start, stop = chunks[i]
@@ -729,7 +733,7 @@ def _conv2d_forward_in_arrays(x, weight, bias, geometry):
         else:
             np.add(product.transpose(0, 3, 1, 2), bias.reshape(1, out_channels, 1, 1), out=out[start:stop])
 
-    _threads.run_chunks(forward_chunk, len(chunks), threads)
+    _threads.run_chunks(forward_chunk, len(chunks), _threads.blas_threads())
     return out
 
 
@@ -767,8 +771,7 @@ def _conv2d_backward_in_arrays(g, x, weight, geometry):
     n_batch, _, out_h, out_w = g.shape
     _, _, height, width = x.shape
     window, pixels = kh * kw * in_channels, out_h * out_w
-    threads = _threads.blas_threads()
-    chunks = _batch_chunks(n_batch, pixels * window * g.dtype.itemsize, threads)
+    chunks = _batch_chunks(n_batch, pixels * window * g.dtype.itemsize)
     if weight.requires_grad:
         grad_terms = np.empty((len(chunks), window, out_channels), dtype=g.dtype)
     if x.requires_grad:
@@ -787,7 +790,7 @@ def _conv2d_backward_in_arrays(g, x, weight, geometry):
             inside = grad_x_padded[:, padding:padding + height, padding:padding + width, :]
             grad_x[start:stop] = inside.transpose(0, 3, 1, 2)  # NHWC -> NCHW
 
-    _threads.run_chunks(backward_chunk, len(chunks), threads)
+    _threads.run_chunks(backward_chunk, len(chunks), _threads.blas_threads())
     grad_weight = None
     if weight.requires_grad:
         grad_matrix = grad_terms.sum(axis=0)  # (KH*KW*C, OC), rows (ky, kx, c)
