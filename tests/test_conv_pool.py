@@ -320,3 +320,23 @@ def test_conv2d_gives_the_same_bits_on_one_thread_and_on_two():
         on_one = gradients()
     for a, b in zip(on_two, on_one):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("needs", ["x", "weight"])
+def test_conv2d_computes_only_the_gradients_asked_for(needs):
+    """An input gradient alone (adversarial examples, saliency) or a weight gradient alone
+    (a frozen input): the one asked for matches PyTorch, the other stays None."""
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((5, 3, 8, 7)), rng.standard_normal((3, 4, 3, 3))
+    upstream = rng.standard_normal((5, 4, 4, 4))
+    xt, wt = Tensor(x, requires_grad=needs == "x"), Tensor(w, requires_grad=needs == "weight")
+    F.conv2d(xt, wt, stride=2, padding=1).backward(upstream)
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(torch_weight(w), requires_grad=True)
+    torch.nn.functional.conv2d(tx, tw, stride=2, padding=1).backward(torch.tensor(upstream))
+    if needs == "x":
+        assert wt.grad is None
+        np.testing.assert_allclose(xt.grad.data, tx.grad.numpy(), rtol=1e-10, atol=1e-11)
+    else:
+        assert xt.grad is None
+        np.testing.assert_allclose(wt.grad.data, tw.grad.numpy().transpose(1, 0, 2, 3), rtol=1e-10, atol=1e-11)
