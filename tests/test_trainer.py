@@ -12,9 +12,9 @@ from minireg import functional as F
 from minireg import io, losses, nn
 from minireg.datasets import DataLoader
 from minireg.optim import SGD, StepDecay
-from minireg.regularizers.base import Regularizer
+from minireg.regularizers.base import Regularizer, StepContext
 from minireg.tensor import Tensor, grad
-from minireg.training import (Callback, Checkpoint, EarlyStopping, LearningRateSchedule, ProgressPrinter,
+from minireg.training import (TrainingInterrupted, Callback, Checkpoint, EarlyStopping, LearningRateSchedule, ProgressPrinter,
                               Trainer, zero_one_error)
 
 
@@ -40,25 +40,27 @@ class Recorder(Regularizer):
     def __init__(self, name, events, model, optimizer):
         self.name, self.events, self.model, self.optimizer = name, events, model, optimizer
 
-    def transform_batch(self, x, y, rng):
+    def transform_batch(self, x, y, step):
         self.events.append((self.name, "transform_batch"))
         self.before = [p.data.copy() for p in self.model.parameters()]
         return x * 2.0, y
 
-    def penalty(self, model, inputs, outputs):
+    def penalty(self, step):
         self.events.append((self.name, "penalty"))
-        self.inputs, self.outputs = inputs, outputs
-        self.recomputed = model.inner(inputs).data  # what the model gives on these inputs now
+        self.inputs, self.outputs = step.inputs, step.outputs
+        self.recomputed = step.model.inner(step.inputs).data  # what the model gives on these inputs now
         return None
 
-    def transform_gradients(self, model):
+    def transform_gradients(self, step):
+        model = step.model
         self.events.append((self.name, "transform_gradients"))
         assert all(p.grad is not None for p in model.parameters())            # after backward
         for p, old in zip(model.parameters(), self.before):                   # before the update
             np.testing.assert_array_equal(p.data, old)
         self.grads = [p.grad.data.copy() for p in model.parameters()]
 
-    def after_step(self, model, lr):
+    def after_step(self, step):
+        model, lr = step.model, step.lr
         self.events.append((self.name, "after_step"))
         assert lr == self.optimizer.lr
         for p, old, g in zip(model.parameters(), self.before, self.grads):    # after the update
@@ -114,8 +116,9 @@ def test_the_base_regularizer_changes_nothing():
         np.testing.assert_array_equal(results[0][key], results[1][key])
     r = Regularizer()
     x0, y0 = X[:2], y[:2]
-    assert r.transform_batch(x0, y0, np.random.default_rng(0)) == (x0, y0)
-    assert r.penalty(model) is None
+    step = StepContext(model, losses.cross_entropy, np.random.default_rng(0), 0, 0, 0.1)
+    assert r.transform_batch(x0, y0, step) == (x0, y0)
+    assert r.penalty(step) is None
 
 
 class L2Penalty(Regularizer):
@@ -124,13 +127,13 @@ class L2Penalty(Regularizer):
     def __init__(self, alpha):
         self.alpha = alpha
 
-    def penalty(self, model, inputs, outputs):
-        return 0.5 * self.alpha * sum(F.sum(w * w) for w in model.weights())
+    def penalty(self, step):
+        return 0.5 * self.alpha * sum(F.sum(w * w) for w in step.model.weights())
 
 
 class CaptureGradients(Regularizer):
-    def transform_gradients(self, model):
-        self.grads = {name: p.grad.data.copy() for name, p in model.named_parameters()}
+    def transform_gradients(self, step):
+        self.grads = {name: p.grad.data.copy() for name, p in step.model.named_parameters()}
 
 
 def test_penalty_gradient_is_the_closed_form_and_matches_torch():
@@ -176,10 +179,10 @@ class ClipGlobalNorm(Regularizer):
     def __init__(self, c):
         self.c = c
 
-    def transform_gradients(self, model):
-        norm = np.sqrt(sum(float(np.sum(p.grad.data.astype(np.float64) ** 2)) for p in model.parameters()))
+    def transform_gradients(self, step):
+        norm = np.sqrt(sum(float(np.sum(p.grad.data.astype(np.float64) ** 2)) for p in step.model.parameters()))
         if norm > self.c:
-            for p in model.parameters():
+            for p in step.model.parameters():
                 p.grad.data *= np.float32(self.c / norm)
 
 
@@ -189,8 +192,8 @@ class MaxNorm(Regularizer):
     def __init__(self, c):
         self.c = c
 
-    def after_step(self, model, lr):
-        for w in model.weights():
+    def after_step(self, step):
+        for w in step.model.weights():
             norms = np.sqrt(np.sum(w.data ** 2, axis=0, keepdims=True))
             w.data *= np.minimum(np.float32(1.0), np.float32(self.c) / np.maximum(norms, np.float32(1e-12)))
 
@@ -221,8 +224,8 @@ def test_data_side_randomness_comes_from_the_trainers_generator():
     noise_seen = []
 
     class InputNoise(Regularizer):
-        def transform_batch(self, x, y, rng):
-            noise = rng.normal(size=x.shape).astype(x.dtype)
+        def transform_batch(self, x, y, step):
+            noise = step.rng.normal(size=x.shape).astype(x.dtype)
             noise_seen.append(noise)
             return x + noise, y
 
@@ -322,8 +325,8 @@ class NoisyTanh(nn.Module):
 
 
 class InputNoise(Regularizer):
-    def transform_batch(self, x, y, rng):
-        return x + rng.normal(scale=0.05, size=x.shape).astype(np.float32), y
+    def transform_batch(self, x, y, step):
+        return x + step.rng.normal(scale=0.05, size=x.shape).astype(np.float32), y
 
 
 class InterruptAt(Callback):
@@ -363,10 +366,12 @@ def test_resume_after_ctrl_c_gives_the_uninterrupted_result(tmp_path, capsys, ev
     path = tmp_path / "run.npz"
     trainer, loader, _, fit_args = build_run(path, extra=[InterruptAt(interrupt_at)], every_steps=every_steps,
                                              every_epochs=every_epochs)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(TrainingInterrupted) as interrupted:     # a KeyboardInterrupt
         trainer.fit(loader, **fit_args)
-    message = capsys.readouterr().err
+    message = str(interrupted.value)
     assert "resume_from" in message and str(path) in message and f"step {resumes_at}" in message
+    assert interrupted.value.checkpoint == str(path) and interrupted.value.step == interrupt_at
+    assert capsys.readouterr().err == ""          # one instruction, in the exception, nothing printed
 
     resumed, loader, resumed_stopper, fit_args = build_run(path, init_seed=99, every_steps=every_steps,
                                                            every_epochs=every_epochs)

@@ -106,7 +106,13 @@ class Module:
     training : bool
         True in training mode (the default), False after :meth:`eval`. Layers such as
         batch normalization and dropout behave differently in the two modes.
+    stochastic : bool
+        A class attribute: True for layers that draw random numbers in training mode
+        (dropout, noise, stochastic depth). ``model.eval(stochastic=True)`` leaves
+        exactly these switched on.
     """
+
+    stochastic = False
 
     def __init__(self):
         self.training = True
@@ -222,9 +228,22 @@ class Module:
             module.training = bool(mode)
         return self
 
-    def eval(self) -> "Module":
-        """Put this module and all sub-modules in evaluation mode."""
-        return self.train(False)
+    def eval(self, stochastic: bool = False) -> "Module":
+        """Put this module and all sub-modules in evaluation mode.
+
+        With ``stochastic=True``, the stochastic layers -- modules whose class sets
+        :attr:`stochastic` -- stay in training mode, and only they: dropout keeps drawing
+        masks while batch normalization uses its running statistics. That is the mode of
+        a Monte-Carlo prediction such as MC dropout (see ``Trainer.predict``).
+        """
+        if not isinstance(stochastic, (bool, np.bool_)):
+            raise TypeError(f"eval(stochastic=...) takes True or False, got {stochastic!r}")
+        self.train(False)
+        if stochastic:
+            for module in self.modules():
+                if module.stochastic:
+                    module.training = True
+        return self
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradients of every parameter."""

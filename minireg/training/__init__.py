@@ -8,10 +8,10 @@ from minireg.training.callbacks import (Callback, Checkpoint, EarlyStopping, His
                                         LearningRateSchedule, ProgressPrinter, StopAtTarget)
 from minireg.training.procedures import (ContinueResult, RetrainResult, continue_on_all_data,
                                          retrain_on_all_data, retrain_steps)
-from minireg.training.trainer import Trainer, zero_one_error
+from minireg.training.trainer import Trainer, TrainingInterrupted, zero_one_error
 
 __all__ = [
-    "Trainer", "zero_one_error",
+    "Trainer", "TrainingInterrupted", "zero_one_error",
     "Callback", "History", "EarlyStopping", "StopAtTarget", "LearningRateSchedule",
     "Checkpoint", "ProgressPrinter",
     "retrain_on_all_data", "retrain_steps", "continue_on_all_data", "RetrainResult", "ContinueResult",

@@ -15,20 +15,38 @@ and then gives exactly the result of a run that was never interrupted.
 """
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
-import sys
 
 import numpy as np
 
-from minireg import io
-from minireg.regularizers.base import Regularizer
+from minireg.regularizers.base import Regularizer, StepContext
 from minireg.tensor import Tensor, no_grad
+from minireg.training import checkpoint
 from minireg.training.callbacks import Callback, Checkpoint, History
 
-CHECKPOINT_FORMAT = 1
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :meth:`Trainer.fit` when Ctrl-C interrupts it.
+
+    Its message is the one instruction for continuing: which checkpoint to pass as
+    ``resume_from`` (or that none was written yet). It is a KeyboardInterrupt, so code
+    that handles Ctrl-C keeps working; the command line prints its own instruction
+    (``minireg resume FOLDER``) instead.
+
+    Attributes
+    ----------
+    step : int
+        The updates made when the run was interrupted.
+    checkpoint : str or None
+        The last complete checkpoint, or None when none was written.
+    """
+
+    def __init__(self, message: str, step: int, checkpoint):
+        super().__init__(message)
+        self.step = step
+        self.checkpoint = checkpoint
 
 
 # --------------------------------------------------------------------------------------
@@ -71,49 +89,6 @@ def _is_classification(outputs: np.ndarray, targets: np.ndarray) -> bool:
 
 
 # --------------------------------------------------------------------------------------
-# Random generators: their states are saved in checkpoints as JSON
-# --------------------------------------------------------------------------------------
-
-
-def _generator_state(rng: np.random.Generator) -> dict:
-    """The state of a Generator's bit generator, JSON-ready (arrays become lists)."""
-    state = rng.bit_generator.state
-
-    def plain(value):
-        if isinstance(value, dict):
-            return {key: plain(item) for key, item in value.items()}
-        if isinstance(value, np.ndarray):
-            return {"__array__": value.tolist(), "dtype": str(value.dtype)}
-        if isinstance(value, np.integer):
-            return int(value)
-        return value
-
-    return plain(state)
-
-
-def _set_generator_state(rng: np.random.Generator, state: dict) -> None:
-    def restore(value):
-        if isinstance(value, dict) and "__array__" in value:
-            return np.array(value["__array__"], dtype=value["dtype"])
-        if isinstance(value, dict):
-            return {key: restore(item) for key, item in value.items()}
-        return value
-
-    rng.bit_generator.state = restore(state)
-
-
-def _module_generators(model) -> dict:
-    """``{module name: Generator}`` for the layers that draw random numbers while training
-    (dropout, noise, stochastic depth keep theirs in an attribute named ``rng``)."""
-    found = {}
-    for name, module in model.named_modules():
-        rng = getattr(module, "rng", None)
-        if isinstance(rng, np.random.Generator):
-            found[name] = rng
-    return found
-
-
-# --------------------------------------------------------------------------------------
 # The trainer
 # --------------------------------------------------------------------------------------
 
@@ -130,10 +105,12 @@ class Trainer:
     optimizer : minireg.optim.Optimizer
         Built on ``model.parameters()``.
     regularizers : sequence of Regularizer
-        Their hooks are called at the places of :meth:`train_step`, in this order.
+        Their hooks are called at the places of :meth:`train_step`, in this order. Each
+        is attached to the model here (:meth:`Regularizer.attach`), so that a layer or a
+        parameter it names that the model lacks is reported now, before any training.
     rng : numpy.random.Generator or int
-        The generator passed to ``Regularizer.transform_batch`` (data-side randomness).
-        Its state is saved in checkpoints.
+        The generator the regularizers' hooks get as ``step.rng`` (data-side
+        randomness, noise). Its state is saved in checkpoints.
     metrics : dict, optional
         Extra metrics for :meth:`evaluate`: ``{name: fn(outputs, targets) -> float}`` on
         NumPy arrays of the whole set. ``"loss"`` is always computed, and ``"error"``
@@ -159,11 +136,14 @@ class Trainer:
                  eval_batch_size: int = 1000):
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}")
+        _check_optimizer_updates(model, optimizer)
         self.regularizers = list(regularizers)
         for index, regularizer in enumerate(self.regularizers):
             if not isinstance(regularizer, Regularizer):
                 raise TypeError(f"regularizers[{index}] must be a minireg Regularizer, got "
                                 f"{type(regularizer).__name__}")
+            regularizer.attach(model)
+        self.inputs_need_grad = any(r.needs_input_grad for r in self.regularizers)
         if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
             rng = np.random.default_rng(int(rng))
         if not isinstance(rng, np.random.Generator):
@@ -206,53 +186,69 @@ class Trainer:
         dict
             ``"loss"``: the minimized objective on this batch (data loss plus penalties);
             ``"penalty"``: the penalties' part of it.
+
+        Raises
+        ------
+        FloatingPointError
+            When the objective is NaN or infinite; it is checked before ``backward``, so
+            the parameters are left as they were before the step.
         """
         self.model.train()
+        step = StepContext(self.model, self.loss_fn, self.rng, self.step, self.epoch, float(self.optimizer.lr))
         # (1) data side: augmentation, input noise, label smoothing, mixup ...
         for regularizer in self.regularizers:
-            x, y = regularizer.transform_batch(x, y, self.rng)
+            x, y = regularizer.transform_batch(x, y, step)
         # (2) stochastic layers (dropout, noise, ...) act inside the forward pass,
         #     because model.train() switched them on
-        inputs = Tensor(x)
-        outputs = self.model(inputs)
-        loss = self.loss_fn(outputs, y)
+        step.inputs = Tensor(x, requires_grad=self.inputs_need_grad)
+        step.targets = y
+        step.outputs = self.model(step.inputs)
+        step.data_loss = loss = self.loss_fn(step.outputs, y)
         # (3) penalties added to the loss: J~(θ) = J(θ) + α Ω(θ)   (Deep Learning, eq. 7.2)
         penalty = 0.0
         for regularizer in self.regularizers:
-            term = regularizer.penalty(self.model, inputs, outputs)
+            term = regularizer.penalty(step)
             if term is not None:
                 loss = loss + term
                 penalty += float(term.item())
+        value = float(loss.item())
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"the training objective is {value} at step {self.step + 1} (penalties: {penalty}); the "
+                "parameters were not updated. Lower the learning rate or check the data for NaN/inf")
         self.optimizer.zero_grad()
         loss.backward()
         # (4) gradient side: clipping, decoupled weight decay ... (change p.grad in place)
         for regularizer in self.regularizers:
-            regularizer.transform_gradients(self.model)
+            regularizer.transform_gradients(step)
         self.optimizer.step()
         # (5) constraints and proximal steps after the update: max-norm, prox of L1/GrOWL
         for regularizer in self.regularizers:
-            regularizer.after_step(self.model, self.optimizer.lr)
+            regularizer.after_step(step)
         self.step += 1
-        value = float(loss.item())
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"the training loss became {value} at step {self.step}; lower the learning rate "
-                "or check the data for NaN/inf")
         return {"loss": value, "penalty": penalty}
 
     # ---- evaluation ---------------------------------------------------------------------
 
-    def predict(self, X) -> np.ndarray:
-        """The model's outputs on ``X``, in evaluation mode, batch by batch, as NumPy."""
-        was_training = getattr(self.model, "training", True)
-        self.model.eval()
+    def predict(self, X, stochastic: bool = False) -> np.ndarray:
+        """The model's outputs on ``X``, in evaluation mode, batch by batch, as NumPy.
+
+        With ``stochastic=True`` the stochastic layers (dropout, noise: those whose
+        class sets ``stochastic = True``) stay switched on while everything else --
+        batch normalization above all -- is in evaluation mode: one sample of a
+        Monte-Carlo prediction such as MC dropout. Average several calls for the MC
+        estimate; each call draws new masks from the layers' generators.
+        """
+        modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval(stochastic=stochastic)
         outputs = []
         try:
             with no_grad():
                 for start in range(0, len(X), self.eval_batch_size):
                     outputs.append(self.model(Tensor(X[start:start + self.eval_batch_size])).data)
         finally:
-            self.model.train(was_training)
+            for module, mode in modes:
+                module.training = mode
         return np.concatenate(outputs, axis=0)
 
     def evaluate(self, X, y) -> dict:
@@ -368,8 +364,7 @@ class Trainer:
             while not self._budget_spent(epochs, max_steps):
                 self._run_epoch(train_loader, callbacks, epochs, max_steps)
         except KeyboardInterrupt:
-            self._say_how_to_resume(callbacks)
-            raise
+            raise self._interrupted(callbacks) from None
         for callback in callbacks:
             callback.on_fit_end(self)
         return self.history
@@ -382,14 +377,17 @@ class Trainer:
                 callback.on_epoch_begin(self)
             self._loss_sum, self._loss_count = 0.0, 0
             if isinstance(loader_rng, np.random.Generator):
-                self._loader_state_at_epoch_start = _generator_state(loader_rng)
+                self._loader_state_at_epoch_start = checkpoint.generator_state(loader_rng)
         elif isinstance(loader_rng, np.random.Generator) and self._loader_state_at_epoch_start:
             # resuming inside an epoch: replay the same order and skip the batches done
-            _set_generator_state(loader_rng, self._loader_state_at_epoch_start)
+            checkpoint.set_generator_state(loader_rng, self._loader_state_at_epoch_start)
         batches = iter(train_loader)
         for _ in range(self.batch_in_epoch):
-            next(batches)
+            if next(batches, None) is None:
+                self._loader_broke_its_length()
         for x, y in batches:
+            if self.batch_in_epoch == self.steps_per_epoch:
+                self._loader_broke_its_length(more=True)
             for callback in callbacks:
                 callback.on_step_begin(self)
             logs = self.train_step(x, y)
@@ -404,11 +402,27 @@ class Trainer:
                 callback.on_step_end(self, logs)
             if self.batch_in_epoch < self.steps_per_epoch and self._budget_spent(epochs, max_steps):
                 return
+        if self.batch_in_epoch < self.steps_per_epoch:
+            self._loader_broke_its_length()
         self._end_epoch(callbacks)
+
+    def _loader_broke_its_length(self, more=False):
+        """A pass that yields fewer or more batches than ``len(loader)`` is an error: the
+        epoch count, fractional epochs and exact resumption all rest on that length."""
+        told = self.steps_per_epoch
+        yielded = f"more than {told}" if more else f"only {self.batch_in_epoch}"
+        raise RuntimeError(f"train_loader yielded {yielded} batches in epoch {self.epoch + 1}, but "
+                           f"len(train_loader) is {told}; a loader must yield len() batches on every "
+                           "pass (a generator is used up after one pass: give a re-iterable loader "
+                           "such as minireg.datasets.DataLoader)")
 
     def _end_epoch(self, callbacks):
         self.epoch += 1
         self.batch_in_epoch = 0
+        # (5) once per epoch: proximal steps applied per epoch, before evaluation sees the model
+        step = StepContext(self.model, self.loss_fn, self.rng, self.step, self.epoch, float(self.optimizer.lr))
+        for regularizer in self.regularizers:
+            regularizer.after_epoch(step)
         epoch_logs = {"batch_loss": self.running_loss(), "lr": float(self.optimizer.lr)}
         for name, value in epoch_logs.items():
             self.history.record(name, value, self.step, self.epoch)
@@ -449,120 +463,48 @@ class Trainer:
         self.eval_sets = eval_sets
         self.eval_every = eval_every
 
-    def _say_how_to_resume(self, callbacks):
+    def _interrupted(self, callbacks) -> TrainingInterrupted:
+        """The exception that tells how to continue after Ctrl-C."""
         checkpoints = [c for c in callbacks if isinstance(c, Checkpoint)]
         saved = [c for c in checkpoints if c.last_saved_step is not None]
         if saved:
-            where = saved[-1]
-            message = (f"\nTraining interrupted at step {self.step}. The checkpoint {where.path!r} "
-                       f"(step {where.last_saved_step}) is complete; continue with "
-                       f"trainer.fit(..., resume_from={where.path!r}).\n")
-        elif checkpoints:
-            message = f"\nTraining interrupted at step {self.step}, before its first checkpoint.\n"
+            path = os.fspath(saved[-1].path)
+            message = (f"training interrupted at step {self.step}; the checkpoint {path!r} (step "
+                       f"{saved[-1].last_saved_step}) is complete: continue with "
+                       f"trainer.fit(..., resume_from={path!r})")
+            return TrainingInterrupted(message, self.step, path)
+        if checkpoints:
+            message = f"training interrupted at step {self.step}, before its first checkpoint was written"
         else:
-            message = (f"\nTraining interrupted at step {self.step}; no checkpoint was written "
-                       "(add a Checkpoint callback to be able to resume).\n")
-        sys.stderr.write(message)
-        sys.stderr.flush()
+            message = (f"training interrupted at step {self.step}; no checkpoint was written (add a "
+                       "Checkpoint callback to be able to resume)")
+        return TrainingInterrupted(message, self.step, None)
 
-    # ---- checkpoints ----------------------------------------------------------------------
-
-    def _trainer_state(self) -> dict:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "stop_training": self.stop_training,
-            "eval_origin": self.eval_origin,
-            "loss_sum": self._loss_sum,
-            "loss_count": self._loss_count,
-            "rng": _generator_state(self.rng),
-            "loader_rng_at_epoch_start": self._loader_state_at_epoch_start,
-            "loader_rng_now": self._loader_state_now(),
-            "module_rngs": {name: _generator_state(rng) for name, rng in _module_generators(self.model).items()},
-            "history": self.history.to_dict(),
-        }
-
-    def _loader_state_now(self):
-        loader_rng = getattr(self.train_loader, "rng", None)
-        return _generator_state(loader_rng) if isinstance(loader_rng, np.random.Generator) else None
+    # ---- checkpoints (minireg/training/checkpoint.py) ------------------------------------
 
     def save_checkpoint(self, path) -> None:
-        """Write model, optimizer, trainer, random generators and the states of the
-        callbacks of the current :meth:`fit` to one ``.npz`` file, atomically."""
-        arrays = {"trainer": np.array(json.dumps(self._trainer_state()))}
-        for name, array in self.model.state_dict().items():
-            arrays["model." + name] = array
-        for name, value in self.optimizer.state_dict().items():
-            arrays["optimizer." + name] = np.asarray(value)
-        for key, callback in _callback_keys(self.callbacks):
-            for name, value in callback.state_dict().items():
-                arrays[f"callback.{key}.{name}"] = np.asarray(value)
-        folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-        os.makedirs(folder, exist_ok=True)
-        io.save_npz_atomic(path, **arrays)
+        """Write everything needed to continue this run exactly to ``path``, atomically
+        (:func:`minireg.training.checkpoint.save_checkpoint`)."""
+        checkpoint.save_checkpoint(self, path)
 
     def load_checkpoint(self, path, train_loader=None, callbacks=()) -> None:
-        """Restore everything :meth:`save_checkpoint` wrote (used by ``fit(resume_from=...)``)."""
-        if not os.path.isfile(os.fspath(path)):
-            raise FileNotFoundError(f"resume_from={os.fspath(path)!r}: no such checkpoint file")
-        arrays = io.load_npz(path)
-        if "trainer" not in arrays:
-            raise ValueError(f"{os.fspath(path)!r} is not a minireg training checkpoint (no 'trainer' entry)")
-        state = json.loads(str(arrays["trainer"]))
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"checkpoint format {state.get('format')} is not supported (expected {CHECKPOINT_FORMAT})")
-
-        def part(prefix):
-            return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
-
-        callback_states = {}
-        for key, value in part("callback.").items():
-            owner, name = key.split(".", 1)
-            callback_states.setdefault(owner, {})[name] = value
-        keyed = _callback_keys(callbacks)
-        unknown = sorted(set(callback_states) - {key for key, _ in keyed})
-        if unknown:
-            raise ValueError(f"the checkpoint holds the state of callbacks {unknown} that were not passed to "
-                             "fit(); pass the same callbacks as the interrupted run")
-
-        self.model.load_state_dict(part("model."))
-        self.optimizer.load_state_dict(part("optimizer."))
-        for key, callback in keyed:
-            if key in callback_states:        # stateless callbacks have nothing saved
-                callback.load_state_dict(callback_states[key])
-        self.step = int(state["step"])
-        self.epoch = int(state["epoch"])
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        self.stop_training = bool(state["stop_training"])
-        self.eval_origin = int(state["eval_origin"])
-        self._loss_sum = float(state["loss_sum"])
-        self._loss_count = int(state["loss_count"])
-        _set_generator_state(self.rng, state["rng"])
-        self._loader_state_at_epoch_start = state["loader_rng_at_epoch_start"]
-        loader_rng = getattr(train_loader, "rng", None)
-        if self.batch_in_epoch == 0 and state["loader_rng_now"] and isinstance(loader_rng, np.random.Generator):
-            # between two epochs: the loader continues from where it was
-            # (inside an epoch, _run_epoch replays the epoch from its start instead)
-            _set_generator_state(loader_rng, state["loader_rng_now"])
-        generators = _module_generators(self.model)
-        for name, rng_state in state["module_rngs"].items():
-            if name not in generators:
-                raise ValueError(f"the checkpoint has a random generator for layer {name!r}, which this model lacks")
-            _set_generator_state(generators[name], rng_state)
-        self.history = History.from_dict(state["history"])
-        if train_loader is not None and self.batch_in_epoch > len(train_loader):
-            raise ValueError(f"the checkpoint is {self.batch_in_epoch} batches into an epoch, but the loader "
-                             f"has only {len(train_loader)} batches: pass the same loader as the interrupted run")
+        """Restore what :meth:`save_checkpoint` wrote, all or nothing (used by
+        ``fit(resume_from=...)``; :func:`minireg.training.checkpoint.load_checkpoint`)."""
+        checkpoint.load_checkpoint(self, path, train_loader, callbacks)
 
 
-def _callback_keys(callbacks) -> list:
-    """``[(key, callback)]`` with keys such as ``"EarlyStopping#0"`` (class name and
-    occurrence), which name each callback's state inside a checkpoint."""
-    counts, keyed = {}, []
-    for callback in callbacks:
-        name = type(callback).__name__
-        keyed.append((f"{name}#{counts.get(name, 0)}", callback))
-        counts[name] = counts.get(name, 0) + 1
-    return keyed
+def _check_optimizer_updates(model, optimizer) -> None:
+    """The optimizer must update this model's parameters: one built on another model's
+    would train nothing without a word."""
+    for name in ("step", "zero_grad", "state_dict", "load_state_dict"):
+        if not callable(getattr(optimizer, name, None)):
+            raise TypeError(f"optimizer must be a minireg optimizer (with {name}()), got {type(optimizer).__name__}")
+    params = getattr(optimizer, "params", None)
+    if params is None:
+        return
+    own = {id(p) for p in model.parameters()}
+    strangers = [index for index, p in enumerate(params) if id(p) not in own]
+    if strangers:
+        raise ValueError(f"the optimizer updates {len(strangers)} of its {len(params)} parameters that are not "
+                         f"this model's (the first is params[{strangers[0]}]); build it on this model, "
+                         "e.g. SGD(model.parameters(), lr=...)")
