@@ -1,9 +1,22 @@
 """Regularizers, one file per place in the training step (see ``base.py``).
 
-* :mod:`minireg.regularizers.base` -- the hook protocol (:class:`Regularizer`)
+* :mod:`minireg.regularizers.base` -- the hook protocol (:class:`Regularizer`), the
+  :class:`StepContext` the hooks see, and :func:`select_parameters`
+* :mod:`minireg.regularizers.penalties` -- penalties added to the loss (place 3): L2 (also
+  towards a reference point), L1, parameter tying
+* :mod:`minireg.regularizers.gradient` -- the gradient side (place 4): decoupled weight
+  decay, gradient-norm clipping
+* :mod:`minireg.regularizers.constraints` -- projections after the step (place 5):
+  max-norm, norm ball
 * :mod:`minireg.regularizers.proximal` -- proximal operators (soft threshold, group
   Lasso, OWL, GrOWL) applied after an update (place 5)
 """
-from minireg.regularizers.base import Regularizer
+from minireg.regularizers.base import Regularizer, StepContext, select_parameters
+from minireg.regularizers.constraints import MaxNorm, NormBall
+from minireg.regularizers.gradient import ClipGradientNorm, DecoupledWeightDecay
+from minireg.regularizers.penalties import L1, L2, ParameterTying
 
-__all__ = ["Regularizer"]
+__all__ = ["Regularizer", "StepContext", "select_parameters",
+           "L2", "L1", "ParameterTying",
+           "DecoupledWeightDecay", "ClipGradientNorm",
+           "MaxNorm", "NormBall"]

@@ -119,9 +119,10 @@ def select_parameters(model, params=None, name: str = "params") -> list:
     Parameters
     ----------
     model : Module
-    params : None, sequence of Parameters, or dict
+    params : None, "all", sequence of Parameters, or dict
         * ``None`` (the default): the weights, ``model.named_weights()``, each with
           coefficient 1. Biases and batch norm's scale and shift are left alone.
+        * ``"all"``: every parameter of the model (what gradient clipping acts on).
         * a sequence of Parameters of ``model`` (each with coefficient 1).
         * a dict ``{name: coefficient}`` -- a separate coefficient per layer, as Deep
           Learning 7.2 (published 7.1) suggests. A name is a module's name as in
@@ -141,6 +142,8 @@ def select_parameters(model, params=None, name: str = "params") -> list:
     name_of = {id(p): key for key, p in named}
     if params is None:
         return [(key, p, 1.0) for key, p in model.named_weights()]
+    if isinstance(params, str) and params == "all":
+        return [(key, p, 1.0) for key, p in named]
     if isinstance(params, dict):
         modules = dict(model.named_modules())
         parameters = dict(named)
@@ -163,7 +166,7 @@ def select_parameters(model, params=None, name: str = "params") -> list:
                 coefficient_of[id(p)] = coefficient
         return [(key, p, coefficient_of[id(p)]) for key, p in named if id(p) in coefficient_of]
     if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
-        raise TypeError(f"{name} must be None (the weights), a list of the model's parameters, or a dict "
+        raise TypeError(f"{name} must be None (the weights), 'all', a list of the model's parameters, or a dict "
                         f"{{layer name: coefficient}}; got {type(params).__name__}")
     chosen = list(params)
     seen = set()
