@@ -94,6 +94,20 @@ def row_view(weight):
     )
 
 
+class HookHandle:
+    """What :meth:`Module.register_forward_hook` returns: ``remove()`` unregisters the hook."""
+
+    _next_key = 0
+
+    def __init__(self, hooks: dict):
+        self.hooks = hooks
+        self.key = HookHandle._next_key
+        HookHandle._next_key += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.key, None)
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -117,6 +131,7 @@ class Module:
     def __init__(self):
         self.training = True
         self._buffer_names = []
+        self._forward_hooks = {}
 
     # ---- running the module ---------------------------------------------------------
     def forward(self, *inputs):
@@ -127,7 +142,26 @@ class Module:
             raise RuntimeError(
                 f"{type(self).__name__}.__init__ must call super().__init__() before using the module"
             )
-        return self.forward(*inputs, **options)
+        output = self.forward(*inputs, **options)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                hook(self, inputs, output)
+        return output
+
+    def register_forward_hook(self, hook) -> "HookHandle":
+        """Call ``hook(module, inputs, output)`` after every forward pass of this module.
+
+        This is how a regularizer reads what a layer computes without rewriting the
+        model: an activation penalty (Deep Learning eq. 7.29) keeps the named layer's
+        output of the current step. ``output`` is the Tensor the module returns, still in
+        the graph. The returned handle's ``remove()`` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook(hook=...) must be callable as hook(module, inputs, output), "
+                            f"got {type(hook).__name__}")
+        handle = HookHandle(self._forward_hooks)
+        self._forward_hooks[handle.key] = hook
+        return handle
 
     # ---- buffers ------------------------------------------------------------------------
     def register_buffer(self, name: str, array) -> None:

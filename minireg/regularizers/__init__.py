@@ -3,7 +3,8 @@
 * :mod:`minireg.regularizers.base` -- the hook protocol (:class:`Regularizer`), the
   :class:`StepContext` the hooks see, and :func:`select_parameters`
 * :mod:`minireg.regularizers.penalties` -- penalties added to the loss (place 3): L2 (also
-  towards a reference point), L1, parameter tying
+  towards a reference point), L1, parameter tying; on a layer's activations (L1, L2,
+  Student-t, KL sparsity); on input and weight gradients (double backpropagation)
 * :mod:`minireg.regularizers.gradient` -- the gradient side (place 4): decoupled weight
   decay, gradient-norm clipping
 * :mod:`minireg.regularizers.constraints` -- projections after the step (place 5):
@@ -14,9 +15,12 @@
 from minireg.regularizers.base import Regularizer, StepContext, select_parameters
 from minireg.regularizers.constraints import MaxNorm, NormBall
 from minireg.regularizers.gradient import ClipGradientNorm, DecoupledWeightDecay
-from minireg.regularizers.penalties import L1, L2, ParameterTying
+from minireg.regularizers.penalties import (L1, L2, ActivationL1, ActivationL2, InputGradientPenalty,
+                                            KLSparsity, ParameterTying, StudentTPenalty,
+                                            WeightGradientPenalty)
 
 __all__ = ["Regularizer", "StepContext", "select_parameters",
-           "L2", "L1", "ParameterTying",
+           "L2", "L1", "ParameterTying", "ActivationL1", "ActivationL2", "StudentTPenalty", "KLSparsity",
+           "InputGradientPenalty", "WeightGradientPenalty",
            "DecoupledWeightDecay", "ClipGradientNorm",
            "MaxNorm", "NormBall"]

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from minireg import functional as F
-from minireg.checks import check_number
+from minireg.checks import check_choice, check_number, check_probability
 from minireg.regularizers.base import Regularizer
-from minireg.tensor import Tensor
+from minireg.tensor import Tensor, grad, is_grad_enabled
 
 
 def _check_alpha(alpha, name="alpha"):
@@ -188,3 +188,267 @@ class ParameterTying(Regularizer):
 
     def __repr__(self):
         return f"ParameterTying(alpha={self.alpha}, {len(self.pairs)} pairs)"
+
+
+# --------------------------------------------------------------------------------------
+# Penalties on a layer's activations: Deep Learning 7.9 (published 7.10), eq. 7.29
+# --------------------------------------------------------------------------------------
+
+
+class ActivationPenalty(Regularizer):
+    r"""Base of the penalties on a representation :math:`h`: :math:`\tilde J = J + \alpha\,\Omega(h)`.
+
+    Deep Learning 7.9 (published 7.10), eq. 7.29. The layer is named as in
+    ``model.named_modules()`` (``"layers.1"``); the penalty reads its output through a
+    forward hook (:meth:`minireg.nn.Module.register_forward_hook`), so the model is used
+    as it is. :math:`\Omega` is averaged over the examples of the batch, as the data
+    loss is. A subclass defines :meth:`omega`, which maps the layer's output (N, ...) to
+    a scalar Tensor.
+
+    Parameters
+    ----------
+    alpha : float
+        :math:`\alpha \ge 0`.
+    layer : str
+        The name of the module whose output is :math:`h`.
+    """
+
+    def __init__(self, alpha, layer):
+        self.alpha = _check_alpha(alpha)
+        if not isinstance(layer, str):
+            raise TypeError(f"layer must be a module's name as in model.named_modules(), got {layer!r}")
+        self.layer = layer
+        self._handle = None
+        self._output = None
+
+    def attach(self, model):
+        modules = dict(model.named_modules())
+        if self.layer not in modules or self.layer == "":
+            raise ValueError(f"layer={self.layer!r} is not a module of the model; its modules are "
+                             f"{[name for name in modules if name]}")
+        if self._handle is not None:          # attached to an earlier trainer
+            self._handle.remove()
+        self._handle = modules[self.layer].register_forward_hook(self._keep)
+
+    def _keep(self, module, inputs, output):
+        if module.training and is_grad_enabled():
+            self._output = output
+
+    def penalty(self, step):
+        h, self._output = self._output, None
+        if h is None:
+            raise RuntimeError(f"{type(self).__name__}: the layer {self.layer!r} did not run in training mode "
+                               "in this step's forward pass")
+        return self.alpha * self.omega(h)
+
+    def omega(self, h):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}(alpha={self.alpha}, layer={self.layer!r})"
+
+
+class ActivationL1(ActivationPenalty):
+    r""":math:`\Omega(h) = \lVert h \rVert_1 = \sum_i |h_i|` (Deep Learning 7.9, after eq. 7.29):
+    an L1 penalty on the representation induces *representational* sparsity, many
+    units exactly or nearly zero for each example."""
+
+    def omega(self, h):
+        n = h.shape[0]
+        return F.abs(h).sum() / n
+
+
+class ActivationL2(ActivationPenalty):
+    r""":math:`\Omega(h) = \tfrac12 \lVert h \rVert_2^2`: small activations, without sparsity."""
+
+    def omega(self, h):
+        n = h.shape[0]
+        return 0.5 * (h * h).sum() / n
+
+
+class StudentTPenalty(ActivationPenalty):
+    r""":math:`\Omega(h) = \sum_i \log(1 + h_i^2 / s^2)`, the negative log of a Student-t prior
+    on each unit (up to constants; Olshausen and Field 1996, Bergstra 2011; Deep Learning
+    7.9). It grows only logarithmically, so a few large activations cost little while
+    many small ones are pushed to zero: a sparsity penalty heavier-tailed than L1.
+
+    Parameters
+    ----------
+    alpha : float
+    layer : str
+    scale : float
+        :math:`s > 0`, the activation size at which the penalty bends.
+    """
+
+    def __init__(self, alpha, layer, scale=1.0):
+        super().__init__(alpha, layer)
+        self.scale = check_number(scale, "scale", minimum=0.0, include_minimum=False)
+
+    def omega(self, h):
+        n = h.shape[0]
+        return F.log1p((h * h) * (1.0 / self.scale ** 2)).sum() / n
+
+
+class KLSparsity(ActivationPenalty):
+    r"""KL divergence sparsity for units in (0, 1): :math:`\Omega(h) = \sum_j \mathrm{KL}(\rho \,\Vert\, \hat\rho_j)`.
+
+    .. math::
+
+        \hat\rho_j = \frac1N \sum_n h_{nj}, \qquad
+        \mathrm{KL}(\rho \Vert \hat\rho_j) = \rho \log\frac{\rho}{\hat\rho_j}
+        + (1 - \rho) \log\frac{1 - \rho}{1 - \hat\rho_j}
+
+    Each unit's mean activation over the batch is pulled towards the target rate
+    :math:`\rho` (Lee et al. 2008; Larochelle and Bengio 2008; Deep Learning 7.9: for
+    representations "constrained to lie on the unit interval", such as sigmoid units).
+    The lecture's dropout table lists it at 1.55 % MNIST error.
+
+    Parameters
+    ----------
+    alpha : float
+    layer : str
+        A layer whose outputs lie in [0, 1] (a sigmoid, say); other values are refused.
+    rho : float
+        The target mean activation, in (0, 1).
+    """
+
+    def __init__(self, alpha, layer, rho):
+        super().__init__(alpha, layer)
+        self.rho = check_probability(rho, "rho", include_zero=False, include_one=False)
+
+    def omega(self, h):
+        values = h.data
+        if values.min() < 0 or values.max() > 1:
+            raise ValueError(f"KLSparsity needs the outputs of layer {self.layer!r} in [0, 1] (sigmoid units); "
+                             f"they range from {values.min():.4g} to {values.max():.4g}")
+        rho = self.rho
+        rate = F.minimum(F.maximum(h.mean(axis=0), 1e-7), 1 - 1e-7)     # log stays finite
+        return (rho * F.log(rho / rate) + (1 - rho) * F.log((1 - rho) / (1 - rate))).sum()
+
+    def __repr__(self):
+        return f"KLSparsity(alpha={self.alpha}, layer={self.layer!r}, rho={self.rho})"
+
+
+# --------------------------------------------------------------------------------------
+# Penalties on gradients, by double backpropagation: Deep Learning 7.6 (published 7.5)
+# --------------------------------------------------------------------------------------
+
+
+def _output_cotangents(outputs, k: int) -> np.ndarray:
+    """The one-hot cotangent that selects output column ``k`` of every example."""
+    cotangent = np.zeros(outputs.shape, dtype=outputs.dtype)
+    cotangent.reshape(outputs.shape[0], -1)[:, k] = 1
+    return cotangent
+
+
+class InputGradientPenalty(Regularizer):
+    r"""The input-gradient penalty :math:`\nu\, \mathbb E\, \lVert \nabla_x \hat y(x) \rVert^2`.
+
+    The last term of Deep Learning eq. 7.17 (7.6.1; published 7.5): to second order,
+    training with small Gaussian noise of variance :math:`\nu` on the inputs adds this
+    penalty, which makes the function flat around the training examples. It is computed
+    by double backpropagation: the gradient with respect to the inputs is itself built
+    in the graph (``create_graph=True``), and ``backward`` differentiates its norm.
+
+    For a model with K outputs, :math:`\lVert \nabla_x \hat y \rVert^2` is the squared
+    Frobenius norm of the Jacobian, :math:`\sum_k \lVert \nabla_x \hat y_k \rVert^2`: K
+    backward passes (``of="outputs"``). ``of="loss"`` penalizes
+    :math:`\lVert \nabla_x \ell(x, y) \rVert^2` instead, the gradient of each example's
+    loss (Drucker and LeCun 1992), with one pass.
+
+    Both read each example's gradient off one batch gradient, which assumes that an
+    example's outputs depend on its own inputs only (no batch normalization in training
+    mode) and, for ``of="loss"``, that the loss is the batch mean.
+
+    Parameters
+    ----------
+    nu : float
+        :math:`\nu \ge 0`.
+    of : {"outputs", "loss"}
+    """
+
+    needs_input_grad = True
+
+    def __init__(self, nu, of="outputs"):
+        self.nu = check_number(nu, "nu", minimum=0.0)
+        self.of = check_choice(of, "of", ("outputs", "loss"))
+
+    def penalty(self, step):
+        x, outputs = step.inputs, step.outputs
+        n = x.shape[0]
+        if self.of == "loss":
+            g = grad(step.data_loss, [x], create_graph=True)[0]
+            return (self.nu * n) * (g * g).sum()        # ∇ of the mean is each ∇ℓ_n / n
+        total = None
+        for k in range(int(np.prod(outputs.shape[1:]))):
+            g = grad(outputs, [x], gradient=_output_cotangents(outputs, k), create_graph=True)[0]
+            term = (g * g).sum()
+            total = term if total is None else total + term
+        return (self.nu / n) * total
+
+    def __repr__(self):
+        return f"InputGradientPenalty(nu={self.nu}, of={self.of!r})"
+
+
+class WeightGradientPenalty(Regularizer):
+    r"""The weight-gradient penalty :math:`\nu\, \mathbb E\, \lVert \nabla_W \hat y(x) \rVert^2`.
+
+    The last term of Deep Learning eq. 7.22 (7.6.2; published 7.5.1): to second order,
+    noise of variance :math:`\nu` on the weights adds this penalty, which prefers
+    parameters where small perturbations of the weights change the output little -- flat
+    minima (Hochreiter and Schmidhuber 1995). By double backpropagation.
+
+    Unlike the input gradient, each example's gradient with respect to the weights is
+    not part of the batch gradient (that is their sum), so the expectation over
+    examples needs one backward pass per example and output:
+
+    * ``estimator="exact"``: N·K passes (for small batches, and for tests);
+    * ``estimator="rademacher"``: one pass, with random signs
+      :math:`v_{nk} \in \{\pm 1\}` drawn from the trainer's generator:
+      :math:`\mathbb E_v \lVert \nabla_W \sum_{nk} v_{nk} \hat y_{nk} \rVert^2
+      = \sum_{nk} \lVert \nabla_W \hat y_{nk} \rVert^2`, since the cross terms have
+      mean zero. Unbiased, with its own variance, at the cost of one double backward.
+
+    Parameters
+    ----------
+    nu : float
+        :math:`\nu \ge 0`.
+    params : None, "all", list of Parameters, or dict
+        :math:`W`: the weights by default; a per-layer coefficient weights each
+        parameter's part of the norm.
+    estimator : {"rademacher", "exact"}
+    """
+
+    def __init__(self, nu, params=None, estimator="rademacher"):
+        self.nu = check_number(nu, "nu", minimum=0.0)
+        self.params = params
+        self.estimator = check_choice(estimator, "estimator", ("rademacher", "exact"))
+
+    def _squared_norm(self, outputs, cotangent):
+        weights = [w for _, w, _ in self.selected]
+        grads = grad(outputs, weights, gradient=cotangent, create_graph=True, allow_unused=True)
+        total = None
+        for g, (_, _, c) in zip(grads, self.selected):
+            if g is not None:
+                term = c * (g * g).sum()
+                total = term if total is None else total + term
+        return total
+
+    def penalty(self, step):
+        outputs = step.outputs
+        n = outputs.shape[0]
+        if self.estimator == "rademacher":
+            signs = step.rng.integers(0, 2, size=outputs.shape) * 2 - 1
+            return (self.nu / n) * self._squared_norm(outputs, signs.astype(outputs.dtype))
+        total = None
+        flat = outputs.data.reshape(n, -1)
+        for example in range(n):
+            for k in range(flat.shape[1]):
+                cotangent = np.zeros(flat.shape, dtype=outputs.dtype)
+                cotangent[example, k] = 1
+                term = self._squared_norm(outputs, cotangent.reshape(outputs.shape))
+                total = term if total is None else total + term
+        return (self.nu / n) * total
+
+    def __repr__(self):
+        return f"WeightGradientPenalty(nu={self.nu}, estimator={self.estimator!r})"
