@@ -10,11 +10,14 @@
 * :mod:`minireg.regularizers.constraints` -- projections after the step (place 5):
   max-norm, norm ball
 * :mod:`minireg.regularizers.proximal` -- proximal operators (soft threshold, group
-  Lasso, OWL, GrOWL) applied after an update (place 5)
+  Lasso, OWL, GrOWL) and the regularizers that apply them after an update or once per
+  epoch (place 5): ProxL1, ProxGroupLasso, ProxOWL, ProxGrOWL, ProxOSCAR
 """
 from minireg.regularizers.base import Regularizer, StepContext, select_parameters
 from minireg.regularizers.constraints import MaxNorm, NormBall
 from minireg.regularizers.gradient import ClipGradientNorm, DecoupledWeightDecay
+from minireg.regularizers.proximal import (ProxGroupLasso, ProxGrOWL, ProximalRegularizer, ProxL1,
+                                           ProxOSCAR, ProxOWL)
 from minireg.regularizers.penalties import (L1, L2, ActivationL1, ActivationL2, InputGradientPenalty,
                                             KLSparsity, ParameterTying, StudentTPenalty,
                                             WeightGradientPenalty)
@@ -23,4 +26,5 @@ __all__ = ["Regularizer", "StepContext", "select_parameters",
            "L2", "L1", "ParameterTying", "ActivationL1", "ActivationL2", "StudentTPenalty", "KLSparsity",
            "InputGradientPenalty", "WeightGradientPenalty",
            "DecoupledWeightDecay", "ClipGradientNorm",
-           "MaxNorm", "NormBall"]
+           "MaxNorm", "NormBall",
+           "ProximalRegularizer", "ProxL1", "ProxGroupLasso", "ProxOWL", "ProxGrOWL", "ProxOSCAR"]

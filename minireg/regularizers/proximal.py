@@ -38,7 +38,9 @@ they are built and switched on, and their NumPy twins in ``minireg.kernels`` oth
 import numpy as np
 
 from minireg import kernels
+from minireg.checks import check_choice, check_number
 from minireg.nn.module import row_view
+from minireg.regularizers.base import Regularizer
 
 
 # ---------------------------------------------------------------------------------------
@@ -271,3 +273,172 @@ def linf_weights(n, alpha):
     (Moreau decomposition; the l1 norm is the dual of the l-inf norm).
     """
     return growl_weights(n, 0.0, alpha, 1)
+
+
+# ---------------------------------------------------------------------------------------
+# The proximal regularizers: the operators above applied in training (place 5)
+# ---------------------------------------------------------------------------------------
+
+
+class ProximalRegularizer(Regularizer):
+    r"""A proximal gradient step in training: :math:`W \leftarrow \mathrm{prox}_{\eta R}(W)`.
+
+    The trainer's optimizer makes the gradient step on the loss; this regularizer then
+    applies the prox of :math:`\eta\,c_l R` to each selected parameter (GrOWL, eqs. (5)
+    and (7); Algorithm 1), with :math:`\eta` the learning rate in force and :math:`c_l`
+    the parameter's coefficient (``params``). ``every="step"`` applies it after every
+    update, as proximal gradient descent does; ``every="epoch"`` once per pass over the
+    data, after its last update, as the GrOWL authors' code did (cheaper; the weights
+    drift from the prox's fixed points in between).
+
+    Rows, entries or whole weights that the prox sets to zero stay exactly zero as long
+    as the data's pull on them (the gradient step) is weaker than the threshold: the
+    next prox zeroes them again. With momentum the velocity still holds old gradients
+    and can push a zeroed weight off zero for a few steps; with Adam, :math:`\eta` is
+    the base learning rate, while Adam's effective per-coordinate step differs, so the
+    combination is a heuristic rather than the exact proximal step.
+
+    A subclass defines :meth:`prox` for one parameter.
+    """
+
+    def __init__(self, params=None, every="step"):
+        self.params = params
+        self.every = check_choice(every, "every", ("step", "epoch"))
+
+    def after_step(self, step):
+        if self.every == "step":
+            self.apply(step.lr)
+
+    def after_epoch(self, step):
+        if self.every == "epoch":
+            self.apply(step.lr)
+
+    def apply(self, eta: float) -> None:
+        """Apply the prox with step size ``eta`` to every selected parameter, in place."""
+        for _, w, c in self.selected:
+            self.prox(w.data, eta * c)
+
+    def prox(self, w: np.ndarray, eta: float) -> None:
+        raise NotImplementedError
+
+    def __repr__(self):
+        settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                             if k not in ("params", "selected") and not k.startswith("_"))
+        return f"{type(self).__name__}({settings})"
+
+
+class ProxL1(ProximalRegularizer):
+    r"""L1 by its prox: soft thresholding at :math:`\eta\alpha` (Deep Learning 7.2.2,
+    published 7.1.2): exact zeros, where the L1 *penalty*'s subgradient only makes
+    weights small. One SGD step followed by it is the ISTA step of the Lasso."""
+
+    def __init__(self, alpha, params=None, every="step"):
+        super().__init__(params, every)
+        self.alpha = check_number(alpha, "alpha", minimum=0.0)
+
+    def prox(self, w, eta):
+        prox_l1(w, self.alpha, eta, out=w)
+
+
+class ProxGroupLasso(ProximalRegularizer):
+    r"""Group Lasso on rows, :math:`\alpha \sum_i \lVert w_i \rVert_2` (GrOWL eq. (1) with equal
+    λ): block soft thresholding switches whole inputs (rows of a dense weight, input
+    channels of a conv weight) off."""
+
+    def __init__(self, alpha, params=None, every="step"):
+        super().__init__(params, every)
+        self.alpha = check_number(alpha, "alpha", minimum=0.0)
+
+    def prox(self, w, eta):
+        prox_group_lasso(w, self.alpha, eta, out=w)
+
+
+def _rows_p(p, n_rows: int, name: str) -> int:
+    """``p`` as a number of rows: an int in 1..n, or a fraction in (0, 1] of n (rounded up)."""
+    if isinstance(p, (float, np.floating)):
+        fraction = check_number(p, name, minimum=0.0, maximum=1.0, include_minimum=False)
+        return max(1, int(np.ceil(fraction * n_rows)))
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)) or not 1 <= p <= n_rows:
+        raise ValueError(f"{name} must be an int in 1 ... {n_rows} (the rows) or a fraction in (0, 1], got {p!r}")
+    return int(p)
+
+
+class ProxGrOWL(ProximalRegularizer):
+    r"""GrOWL on rows with the weights of eq. (9): sparsity and tying of correlated inputs.
+
+    :math:`R(W) = \sum_i \lambda_i \lVert w_{[i]} \rVert_2`, rows sorted by norm, with
+    :math:`\lambda_i = \Lambda_1 + (p - i + 1)\Lambda_2` for :math:`i \le p` and
+    :math:`\Lambda_1` after (GrOWL, eqs. (1), (4), (9)); its prox is the OWL prox of the
+    row norms (eq. (8)). Rows are the inputs of a dense weight and the input channels
+    of a conv weight. ``p`` is an int or a fraction of the rows (the paper's recipe:
+    half).
+
+    Parameters
+    ----------
+    lambda1, lambda2 : float
+        :math:`\Lambda_1, \Lambda_2 \ge 0`.
+    p : int or float, default 0.5
+    params, every : as for :class:`ProximalRegularizer`
+    """
+
+    def __init__(self, lambda1, lambda2, p=0.5, params=None, every="step"):
+        super().__init__(params, every)
+        self.lambda1 = check_number(lambda1, "lambda1", minimum=0.0)
+        self.lambda2 = check_number(lambda2, "lambda2", minimum=0.0)
+        if isinstance(p, (float, np.floating)):
+            check_number(p, "p", minimum=0.0, maximum=1.0, include_minimum=False)
+        self.p = p
+
+    def attach(self, model):
+        super().attach(model)
+        self._lam = {}
+        for name, w, _ in self.selected:
+            if w.ndim not in (2, 4):
+                raise ValueError(f"{type(self).__name__} acts on rows of dense or conv weights; "
+                                 f"{name!r} has shape {w.shape}")
+            n_rows = w.shape[0]
+            self._lam[id(w)] = growl_weights(n_rows, self.lambda1, self.lambda2, _rows_p(self.p, n_rows, "p"))
+
+    def apply(self, eta):
+        for _, w, c in self.selected:
+            prox_growl(w.data, self._lam[id(w)], eta * c, out=w.data)
+
+
+class ProxOSCAR(ProxGrOWL):
+    r"""OSCAR on rows (Bondell and Reich 2008): GrOWL's eq. (9) with :math:`p = n`, the
+    linear decay over all rows (GrOWL, sec. 3.4.1)."""
+
+    def __init__(self, lambda1, lambda2, params=None, every="step"):
+        super().__init__(lambda1, lambda2, p=1.0, params=params, every=every)
+
+
+class ProxOWL(ProximalRegularizer):
+    r"""OWL (SLOPE) on a flattened weight: :math:`R(w) = \sum_i \lambda_i |w|_{[i]}` over its
+    entries, with the weights of GrOWL's eq. (9) for :math:`n` = the number of entries
+    (GrOWL, Appendix A, Algorithm 2: sort, PAVA, unsort).
+
+    Parameters
+    ----------
+    lambda1, lambda2 : float
+        :math:`\Lambda_1, \Lambda_2 \ge 0`.
+    p : int or float, default 1.0
+        The entries over which the weights decay: 1.0 (all) is OSCAR's weights.
+    params, every : as for :class:`ProximalRegularizer`
+    """
+
+    def __init__(self, lambda1, lambda2, p=1.0, params=None, every="step"):
+        super().__init__(params, every)
+        self.lambda1 = check_number(lambda1, "lambda1", minimum=0.0)
+        self.lambda2 = check_number(lambda2, "lambda2", minimum=0.0)
+        if isinstance(p, (float, np.floating)):
+            check_number(p, "p", minimum=0.0, maximum=1.0, include_minimum=False)
+        self.p = p
+
+    def attach(self, model):
+        super().attach(model)
+        self._lam = {id(w): growl_weights(w.size, self.lambda1, self.lambda2, _rows_p(self.p, w.size, "p"))
+                     for _, w, _ in self.selected}
+
+    def apply(self, eta):
+        for _, w, c in self.selected:
+            prox_owl(w.data, self._lam[id(w)], eta * c, out=w.data)
