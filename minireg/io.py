@@ -241,12 +241,11 @@ def _corrupt(path, problem, remedy=REMEDY) -> CorruptFileError:
 
 def _check_readable(path) -> str:
     """``path`` as a string, naming an existing file; a clear error otherwise."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    path = os.fsdecode(os.fspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path!r} is a folder, not an .npz file: pass the path of the file "
-                                f"itself, e.g. {os.path.join(path, 'model.npz')!r}")
+    if isinstance(path, (str, os.PathLike)) and os.path.isdir(path):
+        folder = os.fsdecode(os.fspath(path))
+        raise IsADirectoryError(f"{folder!r} is a folder, not an .npz file: pass the path of the file "
+                                f"itself, e.g. {os.path.join(folder, 'model.npz')!r}")
+    path = _check_path(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path!r}: no such file")
     return path
@@ -273,8 +272,7 @@ def load_npz(path) -> dict:
     with open(path, "rb") as file:
         start = file.read(len(NPY_SIGNATURE))
     if not start:
-        raise _corrupt(path, "the file is empty (0 bytes), as a save interrupted before it "
-                             "wrote anything leaves it")
+        raise _corrupt(path, "the file is empty (0 bytes)")
     if start.startswith(NPY_SIGNATURE):
         raise _corrupt(path, "this is a single NumPy array (.npy), not an .npz archive of named arrays")
     if not start.startswith(ZIP_SIGNATURES):

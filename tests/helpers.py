@@ -49,7 +49,7 @@ def shared_mnist() -> Path:
             return folder
     try:
         for name, digest in MNIST_SHA256.items():
-            load_verified_bytes(name, "mnist", functools.partial(_check_mnist, digest=digest),
+            load_verified_bytes(name, "mnist", lambda data, source, digest=digest: check_digest(data, digest, source),
                                 MNIST_MIRRORS, download=True)
     except OSError as error:
         looked_in = "\n  ".join(f"{folder} ({where})" for where, folder in candidates)
@@ -59,14 +59,11 @@ def shared_mnist() -> Path:
             f"Provide them in one of these ways: set {ENVIRONMENT_VARIABLE} to a folder that holds "
             f"them (or holds a mnist/ folder with them); or run, on a machine with internet,\n"
             f"  python -c \"from minireg.datasets import load_mnist; load_mnist('train'); load_mnist('test')\"\n"
-            f"which downloads them into {cache_folder() / 'mnist'}; or copy them there.",
+            f"which downloads them into {cache_folder() / 'mnist'} (or $MINIREG_DATA/mnist when it "
+            f"is set); or copy them there.",
             pytrace=False,
         )
     return next(folder for _, folder in mnist_candidates() if holds_mnist(folder))
-
-
-def _check_mnist(data, source, digest):
-    check_digest(data, digest, source)
 
 
 def mnist_bytes(name) -> bytes:
