@@ -9,11 +9,8 @@ from hypothesis import given, settings, strategies as st
 
 import helpers
 from minireg.datasets import CorruptDataError, read_idx, write_idx
-from minireg.datasets import files as files_module
+from minireg.datasets.download import find_file
 from minireg.datasets.idx import parse_idx
-
-MNIST_FOLDER = helpers.shared_mnist()
-
 
 def test_parse_hand_made_bytes():
     # type 0x0B = big-endian int16, 2 dimensions of sizes 2 and 3, then six values
@@ -25,11 +22,11 @@ def test_parse_hand_made_bytes():
 
 def test_real_mnist_headers_have_the_published_magic_numbers():
     # LeCun's page: magic 2049 (0x00000801) for labels and 2051 (0x00000803) for images
-    labels = gzip.decompress((MNIST_FOLDER / "t10k-labels-idx1-ubyte.gz").read_bytes())
-    images = gzip.decompress((MNIST_FOLDER / "t10k-images-idx3-ubyte.gz").read_bytes())
+    labels = helpers.mnist_bytes("t10k-labels-idx1-ubyte")
+    images = helpers.mnist_bytes("t10k-images-idx3-ubyte")
     assert struct.unpack(">II", labels[:8]) == (2049, 10000)
     assert struct.unpack(">IIII", images[:16]) == (2051, 10000, 28, 28)
-    label_array = read_idx(MNIST_FOLDER / "t10k-labels-idx1-ubyte.gz")
+    label_array = read_idx(find_file("t10k-labels-idx1-ubyte", [helpers.shared_mnist()]))
     assert label_array.shape == (10000,) and label_array.dtype == np.uint8
     np.testing.assert_array_equal(label_array, np.frombuffer(labels, dtype=np.uint8, offset=8))
 
@@ -105,7 +102,7 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     def interrupted_replace(source, destination):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(files_module.os, "replace", interrupted_replace)
+    monkeypatch.setattr(os, "replace", interrupted_replace)
     with pytest.raises(KeyboardInterrupt):
         write_idx(tmp_path / "x.idx.gz", np.zeros(10, dtype=np.uint8))
     assert os.listdir(tmp_path) == []

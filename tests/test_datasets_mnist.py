@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import helpers
-from minireg.datasets import CorruptDataError, DownloadError, load_fashion_mnist, load_mnist, write_idx
+from minireg.datasets import (CorruptDataError, DataFolderNotFoundError, DownloadError, load_cifar10,
+                              load_fashion_mnist, load_mnist, write_idx)
 from minireg.datasets import download as download_module
 from minireg.datasets import mnist as mnist_module
 
-MNIST_FOLDER = helpers.shared_mnist()
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -56,8 +56,14 @@ def assert_is(X, y, arrays, split="train"):
 # ---------------------------------------------------------------- real MNIST
 
 @pytest.fixture(scope="module")
-def mnist_train():
-    return load_mnist("train", root=MNIST_FOLDER, download=False)
+def mnist_folder():
+    """The real MNIST files (found before the autouse fixture hides the environment)."""
+    return helpers.shared_mnist()
+
+
+@pytest.fixture(scope="module")
+def mnist_train(mnist_folder):
+    return load_mnist("train", root=mnist_folder, download=False)
 
 
 def test_real_training_set(mnist_train):
@@ -73,27 +79,27 @@ def test_real_training_set(mnist_train):
 
 def test_real_pixels_match_an_independent_decoding(mnist_train):
     X, _ = mnist_train
-    raw = gzip.decompress((MNIST_FOLDER / "train-images-idx3-ubyte.gz").read_bytes())
+    raw = helpers.mnist_bytes("train-images-idx3-ubyte")
     first = np.frombuffer(raw, dtype=np.uint8, offset=16, count=100 * 784).reshape(100, 784)
     np.testing.assert_allclose(X[:100].reshape(100, 784), first / 255.0, rtol=1e-7)
 
 
-def test_real_test_set_flat_and_parent_folder_as_root():
-    X, y = load_mnist("test", root=MNIST_FOLDER.parent, download=False, flatten=True)
+def test_real_test_set_flat_and_parent_folder_as_root(mnist_folder):
+    X, y = load_mnist("test", root=mnist_folder.parent, download=False, flatten=True)
     assert X.shape == (10000, 784) and X.dtype == np.float32
     np.testing.assert_array_equal(np.bincount(y), [980, 1135, 1032, 1010, 982,
                                                    892, 958, 1028, 974, 1009])
 
 
-def test_real_mnist_through_the_environment_variable(monkeypatch):
-    monkeypatch.setenv("MINIREG_DATA", str(MNIST_FOLDER.parent))
+def test_real_mnist_through_the_environment_variable(monkeypatch, mnist_folder):
+    monkeypatch.setenv("MINIREG_DATA", str(mnist_folder.parent))
     X, y = load_mnist("test", download=False)
     assert X.shape == (10000, 1, 28, 28) and len(y) == 10000
 
 
-def test_real_mnist_files_fail_the_fashion_checksums():
+def test_real_mnist_files_fail_the_fashion_checksums(mnist_folder):
     with pytest.raises(CorruptDataError, match="sha256"):
-        load_fashion_mnist("test", root=MNIST_FOLDER, download=False)
+        load_fashion_mnist("test", root=mnist_folder, download=False)
 
 
 # ---------------------------------------------------------------- where files are looked for
@@ -159,6 +165,8 @@ def test_fashion_mnist_is_found_in_the_debian_folder(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- clear errors
 
 def test_missing_files_say_where_they_were_looked_for(tmp_path, monkeypatch):
+    (tmp_path / "env").mkdir()
+    (tmp_path / "root").mkdir()
     monkeypatch.setenv("MINIREG_DATA", str(tmp_path / "env"))
     with pytest.raises(FileNotFoundError) as info:
         load_mnist(root=tmp_path / "root", download=False)
@@ -167,6 +175,32 @@ def test_missing_files_say_where_they_were_looked_for(tmp_path, monkeypatch):
     for folder in (tmp_path / "root", tmp_path / "env" / "mnist", tmp_path / "xdg-cache" / "minireg"):
         assert str(folder) in message
     assert "download=True" in message and "MINIREG_DATA" in message
+
+
+@pytest.mark.parametrize("loader", [load_mnist, load_fashion_mnist, load_cifar10])
+@pytest.mark.parametrize("download", [True, False])
+def test_a_missing_root_is_reported_and_not_created(tmp_path, loader, download):
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(DataFolderNotFoundError) as info:
+        loader(root=missing, download=download)
+    assert f"root={str(missing)!r}: no such folder" in str(info.value)
+    assert info.value.argument == "root" and info.value.folder == missing
+    assert isinstance(info.value, FileNotFoundError)
+    assert not (tmp_path / "no").exists()
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    with pytest.raises(DataFolderNotFoundError, match="is a file, not a folder"):
+        loader(root=a_file, download=download)
+
+
+def test_a_missing_environment_folder_is_reported_and_not_created(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIREG_DATA", str(tmp_path / "typo"))
+    with pytest.raises(DataFolderNotFoundError) as info:
+        load_mnist("test")
+    assert f"MINIREG_DATA={tmp_path / 'typo'}: no such folder" in str(info.value)
+    assert info.value.argument == "MINIREG_DATA"
+    assert not (tmp_path / "typo").exists()
 
 
 def test_checksum_mismatch_names_file_digests_and_remedy(tmp_path, monkeypatch):
@@ -224,6 +258,7 @@ def test_download_goes_into_root_when_given(tmp_path, monkeypatch):
     arrays, checksums = write_fake_dataset(tmp_path / "server", np.random.default_rng(10))
     monkeypatch.setattr(mnist_module, "MNIST_SHA256", checksums)
     monkeypatch.setattr(mnist_module, "MNIST_MIRRORS", (serve(tmp_path / "server"),))
+    (tmp_path / "mine").mkdir()
     load_mnist("train", root=tmp_path / "mine")
     assert sorted(os.listdir(tmp_path / "mine" / "mnist")) == [
         "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
@@ -256,3 +291,50 @@ def test_real_mirrors_without_network_give_a_clear_error(tmp_path):
     message = str(info.value)
     assert "fashion-mnist.s3-website" in message and "network access is disabled" in message
     assert os.listdir(tmp_path / "xdg-cache" / "minireg" / "fashion-mnist") == []
+
+
+# ---------------------------------------------------------------- the tests' own search for MNIST
+
+@pytest.fixture
+def helper_search(tmp_path, monkeypatch):
+    """shared_mnist as on a machine without MNIST beside the checkout and without network."""
+    monkeypatch.setattr(helpers, "CHECKOUT", tmp_path / "work" / "minireg")
+    helpers.shared_mnist.cache_clear()
+    yield
+    helpers.shared_mnist.cache_clear()
+
+
+def test_the_tests_find_mnist_through_the_environment_variable_first(tmp_path, monkeypatch, helper_search):
+    write_fake_dataset(tmp_path / "env" / "mnist", np.random.default_rng(12))
+    write_fake_dataset(tmp_path / "xdg-cache" / "minireg" / "mnist", np.random.default_rng(13))
+    monkeypatch.setenv("MINIREG_DATA", str(tmp_path / "env"))
+    assert helpers.shared_mnist() == tmp_path / "env" / "mnist"
+
+
+def test_the_tests_find_mnist_in_the_cache_then_beside_the_checkout(tmp_path, helper_search):
+    write_fake_dataset(tmp_path / "work" / "shared" / "data" / "mnist", np.random.default_rng(14))
+    assert helpers.shared_mnist() == tmp_path / "work" / "shared" / "data" / "mnist"
+    helpers.shared_mnist.cache_clear()
+    write_fake_dataset(tmp_path / "xdg-cache" / "minireg" / "mnist", np.random.default_rng(15), compress=False)
+    assert helpers.shared_mnist() == tmp_path / "xdg-cache" / "minireg" / "mnist"
+
+
+def test_the_tests_download_mnist_when_it_is_nowhere(tmp_path, monkeypatch, helper_search):
+    arrays, checksums = write_fake_dataset(tmp_path / "server", np.random.default_rng(16))
+    monkeypatch.setattr(helpers, "MNIST_SHA256", checksums)
+    monkeypatch.setattr(helpers, "MNIST_MIRRORS", (serve(tmp_path / "server"),))
+    assert helpers.shared_mnist() == tmp_path / "xdg-cache" / "minireg" / "mnist"
+    assert sorted(os.listdir(helpers.shared_mnist())) == sorted(name + ".gz" for name in arrays)
+
+
+def test_without_mnist_the_tests_fail_with_one_message_saying_how_to_get_it(tmp_path, helper_search):
+    write_fake_dataset(tmp_path / "work" / "shared" / "data" / "mnist", np.random.default_rng(17))
+    os.remove(tmp_path / "work" / "shared" / "data" / "mnist" / "t10k-labels-idx1-ubyte.gz")  # incomplete
+    with pytest.raises(pytest.fail.Exception) as info:
+        helpers.shared_mnist()
+    message = str(info.value)
+    assert message.startswith("These tests need MNIST")
+    assert str(tmp_path / "xdg-cache" / "minireg" / "mnist") in message
+    assert str(tmp_path / "work" / "shared" / "data" / "mnist") in message
+    assert "network access is disabled" in message
+    assert "set MINIREG_DATA" in message and "load_mnist('train')" in message

@@ -21,7 +21,7 @@ def test_the_readme_tour_runs_and_its_claims_hold(tmp_path, monkeypatch):
     assert len(blocks) == 2, "the README's tour has two Python blocks"
     code = "\n".join(blocks)
     assert "epochs=5" in code
-    monkeypatch.setenv("MINIREG_DATA", str(shared_mnist().parent))
+    monkeypatch.setenv("MINIREG_DATA", str(shared_mnist()))
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(compile(code.replace("epochs=5", "epochs=1"), str(README), "exec"), namespace)
@@ -37,3 +37,18 @@ def test_the_readme_tour_runs_and_its_claims_hold(tmp_path, monkeypatch):
     # one epoch with L2 and the GrOWL prox still learns MNIST
     trainer = namespace["trainer"]
     assert trainer.history.values("val_error")[-1] < 0.1
+
+
+def test_the_quick_start_installs_what_the_main_jobs_plots_need():
+    quick_start = re.search(r"## Quick start\n.*?```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    first_command = quick_start.group(1).splitlines()[0].split("#")[0].strip()
+    assert first_command == 'pip install ".[plot]" && minireg run early-stopping-synthetic'
+    pyproject = (README.parent / "pyproject.toml").read_text(encoding="utf-8")  # (tomllib needs Python 3.11)
+    assert re.search(r'^plot = \[[^]]*"matplotlib', pyproject, re.M), "the plot extra installs matplotlib"
+
+
+def test_the_readme_says_where_the_tests_find_mnist():
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    for place in ("MINIREG_DATA", "~/.cache/minireg/mnist", "`shared/data/mnist` beside the checkout",
+                  "load_mnist('train'); load_mnist('test')"):
+        assert place in text

@@ -1,11 +1,19 @@
 """Atomic writes and model save/load through .npz files."""
 import os
+import signal
 import stat
+import subprocess
+import sys
+import zipfile
+from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from minireg import io, nn
+from minireg import io, losses, nn
+from minireg.optim import SGD
+from minireg.training import Trainer
 
 
 def small_model(seed):
@@ -78,10 +86,175 @@ def test_npz_round_trip_and_no_pickles(tmp_path):
     with pytest.raises(TypeError, match="object"):
         io.save_npz_atomic(tmp_path / "b.npz", bad=np.array([{}, None], dtype=object))
     np.savez(tmp_path / "pickled.npz", bad=np.array([{}, None], dtype=object))
-    with pytest.raises(ValueError, match="pickle"):
+    with pytest.raises(io.CorruptFileError, match="entry 'bad' holds an object array") as info:
         io.load_npz(tmp_path / "pickled.npz")
+    assert "allow_pickle" not in str(info.value)
     io.save_npz_atomic(tmp_path / "c.npz", path=np.zeros(1))  # "path" is a valid array name
     assert list(io.load_npz(tmp_path / "c.npz")) == ["path"]
+
+
+# ---- files that cannot be read back ---------------------------------------------------------------
+
+
+def saved_bytes(tmp_path):
+    """A small .npz as minireg writes it, and its arrays."""
+    arrays = {"layers.0.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "step": np.array(7),
+              "trainer": np.array('{"format": 1}')}
+    io.save_npz_atomic(tmp_path / "good.npz", **arrays)
+    return (tmp_path / "good.npz").read_bytes(), arrays
+
+
+def refusal(path, match):
+    """The CorruptFileError for ``path``, which must name the file, match ``match``, say
+    what to do, and never advise unpickling."""
+    with pytest.raises(io.CorruptFileError, match=match) as info:
+        io.load_npz(path)
+    message = str(info.value)
+    assert str(path) in message and ("save it again" in message or "Save the file again" in message)
+    assert "pickle=" not in message
+    assert isinstance(info.value, ValueError)
+    return message
+
+
+@pytest.mark.parametrize("keep", [0, 1, 3, 30, "half", -23, -1])
+def test_a_truncated_file_is_reported_as_truncated(tmp_path, keep):
+    good, _ = saved_bytes(tmp_path)
+    size = len(good) // 2 if keep == "half" else keep % len(good)
+    path = tmp_path / "model.npz"
+    path.write_bytes(good[:size])
+    expected = "empty" if size == 0 else "not an .npz file" if size < 4 else "truncated"
+    refusal(path, expected)
+
+
+def test_every_flipped_byte_is_refused_or_harmless(tmp_path):
+    """A flipped byte in the data, a header or the zip directory is an error naming the
+    file; one in a field nobody reads (a time stamp) changes nothing. Never a wrong value."""
+    good, arrays = saved_bytes(tmp_path)
+    path = tmp_path / "flipped.npz"
+    refused = 0
+    for position in range(0, len(good), 2):
+        flipped = bytearray(good)
+        flipped[position] ^= 0xFF if position % 4 else 0x01
+        path.write_bytes(bytes(flipped))
+        try:
+            loaded = io.load_npz(path)
+        except io.CorruptFileError as error:
+            assert str(path) in str(error)
+            refused += 1
+            continue
+        for name, array in loaded.items():  # an entry can vanish (a damaged directory), never change
+            assert name in arrays and array.dtype == arrays[name].dtype
+            np.testing.assert_array_equal(array, arrays[name])
+    assert refused > len(good) // 4
+
+
+def test_a_corrupt_entry_is_named(tmp_path):
+    good, arrays = saved_bytes(tmp_path)
+    position = good.index(arrays["layers.0.weight"].tobytes()) + 5  # inside the weight's data
+    corrupt = bytearray(good)
+    corrupt[position] ^= 0x40
+    path = tmp_path / "model.npz"
+    path.write_bytes(bytes(corrupt))
+    message = refusal(path, "entry 'layers.0.weight' is corrupt")
+    assert "CRC" in message
+
+
+def test_files_that_are_not_npz_archives(tmp_path):
+    text = tmp_path / "notes.npz"
+    text.write_text("weights: 0.1 0.2 0.3\n")
+    refusal(text, r"not an \.npz file .*begins with b'weigh")
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    refusal(empty, "empty")
+    single = tmp_path / "single.npy"
+    np.save(single, np.zeros(3))
+    refusal(single, r"single NumPy array \(\.npy\)")
+    with pytest.raises(IsADirectoryError, match=f"{tmp_path}.* is a folder, not an .npz file"):
+        io.load_npz(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        io.load_npz(tmp_path / "missing.npz")
+
+
+def test_a_text_file_given_to_model_load_says_so_and_changes_nothing(tmp_path):
+    model = small_model(0)
+    before = model.state_dict()
+    path = tmp_path / "weights.txt"
+    path.write_text("0.1 0.2\n")
+    with pytest.raises(io.CorruptFileError, match="not an .npz file") as info:
+        model.load(path)
+    assert "pickle" not in str(info.value)
+    for name, array in model.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])
+
+
+def test_complex_weights_are_refused_not_silently_made_real(tmp_path):
+    model = small_model(0)
+    before = model.state_dict()
+    state = dict(before)
+    state["layers.0.weight"] = before["layers.0.weight"] + 1j  # np.savez itself accepts this
+    np.savez(tmp_path / "complex.npz", **state)
+    with pytest.raises(io.CorruptFileError, match=r"entry 'layers.0.weight' holds complex numbers \(complex64\)"):
+        model.load(tmp_path / "complex.npz")
+    np.testing.assert_array_equal(model.layers[0].weight.data, before["layers.0.weight"])
+
+
+def test_a_zip_that_is_not_an_npz_and_an_entry_shorter_than_its_header(tmp_path):
+    other = tmp_path / "other.npz"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    refusal(other, "entry 'readme.txt' is not a NumPy array")
+    short = tmp_path / "short.npz"
+    npy = BytesIO()
+    np.save(npy, np.zeros(10))
+    with zipfile.ZipFile(short, "w") as archive:
+        archive.writestr("w.npy", npy.getvalue()[:-8])  # a consistent zip whose entry lost a value
+    refusal(short, "entry 'w' is corrupt: its header announces 208 bytes, the entry holds 200")
+
+
+def test_a_corrupt_checkpoint_is_reported_by_name(tmp_path):
+    model = small_model(0)
+    trainer = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=0.1))
+    path = tmp_path / "run.npz"
+    trainer.save_checkpoint(path)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(io.CorruptFileError, match="truncated") as info:
+        small_trainer = Trainer(small_model(1), losses.cross_entropy, SGD(small_model(1).parameters(), lr=0.1))
+        small_trainer.load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+# ---- temporary files left by killed writers ---------------------------------------------------------
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_save(tmp_path):
+    target = tmp_path / "model.npz"
+    script = (f"import os, signal\nfrom minireg import io\n"
+              f"with io.atomic_open({str(target)!r}) as file:\n"
+              f"    file.write(b'half a model')\n"
+              f"    file.flush()\n"
+              f"    os.kill(os.getpid(), signal.SIGKILL)\n")
+    environment = {**os.environ, "PYTHONPATH": str(Path(io.__file__).parents[1])}
+    finished = subprocess.run([sys.executable, "-c", script], env=environment)
+    assert finished.returncode == -signal.SIGKILL
+    assert len(leftovers(tmp_path, "model.npz")) == 1   # what SIGKILL leaves
+    unrelated = [tmp_path / ".model.npz.notes.tmp", tmp_path / ".other.npz.abcdefgh.tmp",
+                 tmp_path / "model.npz.abcdefgh.tmp"]
+    for path in unrelated:
+        path.write_bytes(b"not ours")
+
+    small_model(0).save(target)
+    assert leftovers(tmp_path, "model.npz") == [".model.npz.notes.tmp"]
+    assert all(path.exists() for path in unrelated)
+
+
+def test_a_save_in_progress_keeps_its_temporary_file(tmp_path):
+    target = tmp_path / "state.bin"
+    with io.atomic_open(target) as slow:
+        slow.write(b"the slow writer")
+        io.atomic_write_bytes(target, b"a quick writer finished first")
+        assert len(leftovers(tmp_path, "state.bin")) == 1   # the slow writer's file survived
+    assert target.read_bytes() == b"the slow writer"
+    assert leftovers(tmp_path, "state.bin") == []
 
 
 # ---- Module.save / load ---------------------------------------------------------------------------

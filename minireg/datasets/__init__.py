@@ -5,7 +5,7 @@ Where files are looked for and how they are checked: :mod:`minireg.datasets.down
 and ``docs/data.md``.
 """
 from .cifar10 import CIFAR10_CLASSES, load_cifar10
-from .download import DownloadError, cache_folder
+from .download import DataFolderNotFoundError, DownloadError, cache_folder
 from .files import CorruptDataError
 from .idx import read_idx, write_idx
 from .loader import DataLoader, as_generator, train_val_indices, train_val_split
@@ -21,5 +21,5 @@ __all__ = [
     "random_labels", "shuffled_pixels", "pixel_permutation", "random_pixels", "gaussian_inputs",
     "DataLoader", "train_val_split", "train_val_indices", "as_generator",
     "read_idx", "write_idx",
-    "CorruptDataError", "DownloadError", "cache_folder",
+    "CorruptDataError", "DownloadError", "DataFolderNotFoundError", "cache_folder",
 ]

@@ -6,9 +6,13 @@ A loader searches these *base folders*, in this order:
 
 1. the ``root`` argument, when one is given;
 2. the folder named by the environment variable ``MINIREG_DATA``, when it is set;
-3. the cache, ``$XDG_CACHE_HOME/minireg`` or, by default, ``~/.cache/minireg``;
+3. the cache, ``$XDG_CACHE_HOME/minireg`` or, by default, ``~/.cache/minireg``.
 
-and in each base folder first the dataset's own subfolder (``mnist/``,
+The folders given by ``root`` and ``MINIREG_DATA`` must exist: they are never created
+(a typo would otherwise start a download into a new folder), and a missing one is a
+:class:`DataFolderNotFoundError`. Only the cache is created when needed.
+
+In each base folder the loader looks first in the dataset's own subfolder (``mnist/``,
 ``fashion-mnist/``, ``cifar-10-batches-py/``), then the base folder itself. So
 ``root="../shared/data"`` and ``root="../shared/data/mnist"`` both work. A loader may
 add places of its own after these (Fashion-MNIST adds Debian's
@@ -44,6 +48,34 @@ class DownloadError(OSError):
     and how to provide the file by hand."""
 
 
+class DataFolderNotFoundError(FileNotFoundError):
+    """A folder given for data (the ``root`` argument or ``$MINIREG_DATA``) does not exist.
+
+    Attributes
+    ----------
+    argument : str
+        ``"root"`` or ``"MINIREG_DATA"``: where the folder was given (so that a command
+        line can name its own option instead).
+    folder : Path
+        The folder as given.
+    """
+
+    def __init__(self, argument: str, folder: Path):
+        self.argument, self.folder = argument, folder
+        given = f"root={str(folder)!r}" if argument == "root" else f"{argument}={folder}"
+        if folder.exists():
+            problem = "is a file, not a folder"
+        else:
+            problem = ("no such folder (a data folder is not created, so that a typo does not "
+                       "download into a new one)")
+        instead = f"${ENVIRONMENT_VARIABLE} or the cache" if argument == "root" else "the cache"
+        super().__init__(
+            f"{given}: {problem}. Pass an existing folder (one that holds the data files, or "
+            f"an empty one to download into), or leave {argument} unset to use {instead} "
+            f"{cache_folder()}."
+        )
+
+
 def cache_folder() -> Path:
     """The default place for downloads: ``$XDG_CACHE_HOME/minireg``, else ``~/.cache/minireg``."""
     xdg_cache = os.environ.get("XDG_CACHE_HOME")
@@ -52,17 +84,22 @@ def cache_folder() -> Path:
 
 
 def base_folders(root=None) -> list[Path]:
-    """The base folders searched for data, in order: ``root``, ``$MINIREG_DATA``, the cache."""
-    folders = []
+    """The base folders searched for data, in order: ``root``, ``$MINIREG_DATA``, the cache.
+
+    Raises :class:`DataFolderNotFoundError` if ``root`` or ``$MINIREG_DATA`` is not an
+    existing folder."""
+    given = []
     if root is not None:
         if not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"root must be a str or a path, got {type(root).__name__}")
-        folders.append(Path(root).expanduser())
+        given.append(("root", Path(root).expanduser()))
     environment_folder = os.environ.get(ENVIRONMENT_VARIABLE)
     if environment_folder:
-        folders.append(Path(environment_folder).expanduser())
-    folders.append(cache_folder())
-    return folders
+        given.append((ENVIRONMENT_VARIABLE, Path(environment_folder).expanduser()))
+    for argument, folder in given:
+        if not folder.is_dir():
+            raise DataFolderNotFoundError(argument, folder)
+    return [folder for _, folder in given] + [cache_folder()]
 
 
 def search_folders(subfolder: str, root=None, extra_folders=()) -> list[Path]:

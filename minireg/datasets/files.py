@@ -8,25 +8,28 @@ Three small jobs every loader needs:
 * :func:`sha256_hex` / :func:`md5_hex` and :func:`check_digest` -- checksums of the
   *decompressed* bytes, so that a faithful mirror that re-compressed the files is
   accepted, and a clear error naming the file, the expected and the actual digest;
-* :func:`atomic_write` -- write to a temporary file in the same folder, then
-  ``os.replace`` it into place. A reader never sees a half-written file, and a write
-  that fails (or is interrupted with Ctrl-C) leaves nothing behind.
+* :func:`atomic_write` -- :func:`minireg.io.atomic_write_bytes`, creating the folder
+  first: a reader never sees a half-written file, and a write that fails (or is
+  interrupted with Ctrl-C) leaves nothing behind.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
-import os
-import tempfile
 import zlib
 from pathlib import Path
+
+from minireg.io import CorruptFileError, atomic_write_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-class CorruptDataError(ValueError):
+class CorruptDataError(CorruptFileError):
     """A data file exists but its content is wrong: truncated, corrupt, or its checksum
-    does not match the published one. The message names the file and what to do."""
+    does not match the published one. The message names the file and what to do.
+
+    A :class:`minireg.io.CorruptFileError` (a ``ValueError``), so that one ``except``
+    catches every unreadable file, data or checkpoint."""
 
 
 def what_to_do(path) -> str:
@@ -113,24 +116,9 @@ def check_digest(data: bytes, expected: str, source, algorithm: str = "sha256") 
 
 
 def atomic_write(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that the file appears complete or not at all.
-
-    The bytes go to a temporary file in the same folder (same file system, so that
-    ``os.replace`` is an atomic rename), which is flushed to disk and then renamed.
-    On any failure -- including ``KeyboardInterrupt`` -- the temporary file is removed
-    and the previous content of ``path``, if any, is untouched.
-    """
+    """Write ``data`` to ``path`` so that the file appears complete or not at all,
+    creating its folder if needed (:func:`minireg.io.atomic_write_bytes`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".part")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
     return path
