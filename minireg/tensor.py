@@ -21,6 +21,14 @@ import contextlib
 
 import numpy as np
 
+# Tensor's operators (+, *, @, .sum(), ...) call the ops of minireg.functional, and the
+# ops build Tensors: the two modules import each other. functional is imported first
+# (minireg/__init__.py does that, and every import of minireg.tensor runs it before),
+# so when it asks for Tensor, this module runs, finds functional already in sys.modules
+# and binds F to it; F's functions are looked up only when an operator runs. An import
+# inside each operator would cost 0.3 us per call (timeit), 7 % of an elementwise op.
+from minireg import functional as F
+
 DEFAULT_DTYPE = np.float32
 """dtype of Tensors made from Python numbers or lists (float64 is used for gradient checks)."""
 
@@ -390,6 +398,3 @@ def grad(output: Tensor, inputs, gradient=None, create_graph: bool = False, allo
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     """Make a Tensor (the same as ``Tensor(...)``, as in ``torch.tensor``)."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
-from minireg import functional as F  # noqa: E402  (the operators above call into it)
