@@ -78,7 +78,7 @@ def test_linear_rejects_wrong_input_and_bad_sizes():
         layer(np.ones((4, 3)))
     with pytest.raises(ValueError, match="out_features"):
         nn.Linear(3, 0)
-    with pytest.raises(ValueError, match="in_features"):
+    with pytest.raises(TypeError, match="in_features"):  # a wrong type: TypeError (minireg.checks)
         nn.Linear(2.5, 3)
 
 
@@ -184,7 +184,7 @@ def test_residual_with_a_projection_shortcut():
 # ---- Conv2d and pooling (over minireg.functional.conv2d / max_pool2d / avg_pool2d) -------------
 
 
-@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 2), (2, 1)])
+@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 2), (2, 1), ((2, 1), (0, 2)), ((1, 3), 1)])
 def test_conv2d_matches_torch(stride, padding):
     layer = nn.Conv2d(3, 4, kernel_size=3, stride=stride, padding=padding, rng=0)
     assert layer.weight.shape == (3, 4, 3, 3)  # (in, out, kh, kw)
@@ -239,6 +239,30 @@ def test_conv2d_rejects_wrong_channels():
         nn.Conv2d(3, 4, kernel_size=(3, 3, 3))
 
 
+def test_conv_and_pool_layers_keep_height_width_pairs():
+    layer = nn.Conv2d(1, 2, kernel_size=3, stride=(2, 1), padding=(1, 0), rng=0)
+    assert (layer.kernel_size, layer.stride, layer.padding) == ((3, 3), (2, 1), (1, 0))
+    assert "stride=(2, 1)" in repr(layer)
+    pool = nn.MaxPool2d((2, 3))
+    assert (pool.kernel_size, pool.stride, pool.padding) == ((2, 3), (2, 3), (0, 0))
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: nn.Conv2d(3, 4, 3, stride=(1, 0)), ValueError, r"stride\[1\] must be an integer >= 1"),
+    (lambda: nn.Conv2d(3, 4, 3, padding=(0, -1)), ValueError, r"padding\[1\] must be an integer >= 0"),
+    (lambda: nn.Conv2d(3, 4, 3, stride=True), TypeError, "stride must be an integer or a pair"),
+    (lambda: nn.Conv2d(3, 4, 3, padding=1.0), TypeError, "padding must be an integer or a pair"),
+    (lambda: nn.Conv2d(True, 4, 3), TypeError, "in_channels must be an integer"),
+    (lambda: nn.Conv2d(3, 4, 3, dtype=np.float16), TypeError, "dtype must be float32 or float64, got float16"),
+    (lambda: nn.MaxPool2d(2, padding=(0, 2)), ValueError, "padding must be at most half the kernel size"),
+    (lambda: nn.AvgPool2d((2, 2), stride=(2, 2, 2)), ValueError, r"stride must be an integer or a pair"),
+    (lambda: nn.AvgPool2d(np.nan), TypeError, "kernel_size must be an integer"),
+])
+def test_conv_and_pool_layers_check_every_constructor_argument(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
 @pytest.mark.parametrize(
     "layer, reference",
     [
@@ -246,6 +270,9 @@ def test_conv2d_rejects_wrong_channels():
         (nn.MaxPool2d(3, stride=2, padding=1), lambda t: torch.nn.functional.max_pool2d(t, 3, 2, 1)),
         (nn.AvgPool2d(2), lambda t: torch.nn.functional.avg_pool2d(t, 2)),
         (nn.AvgPool2d(3, stride=2), lambda t: torch.nn.functional.avg_pool2d(t, 3, 2)),
+        (nn.MaxPool2d((3, 2), stride=(1, 2), padding=(1, 0)),
+         lambda t: torch.nn.functional.max_pool2d(t, (3, 2), (1, 2), (1, 0))),
+        (nn.AvgPool2d((2, 3), padding=(0, 1)), lambda t: torch.nn.functional.avg_pool2d(t, (2, 3), padding=(0, 1))),
     ],
 )
 def test_pooling_matches_torch(layer, reference):
