@@ -23,7 +23,7 @@ import numpy as np
 from minireg import kernels as _kernels
 from minireg.checks import FLOAT_DTYPES, check_pair
 from minireg.conv_fast import conv2d  # noqa: F401  (an op of this module, kept apart: it is written for speed)
-from minireg.tensor import Tensor
+from minireg.tensor import Tensor, _check_dtype
 
 # ---------------------------------------------------------------------------------------
 # Helpers: operands, broadcasting
@@ -247,10 +247,17 @@ def where(condition, a, b) -> Tensor:
 
 
 def astype(x, dtype) -> Tensor:
-    """The same values in another dtype; the gradient is cast back."""
+    """The same values in another dtype; the gradient is cast back.
+
+    A cast to an integer or boolean dtype is a step function: its result is a constant,
+    with no gradient (as in PyTorch). ``dtype``: bool, an integer type, float32 or float64.
+    """
     x = as_tensor(x)
-    if np.dtype(dtype) == x.dtype:
+    dtype = _check_dtype(dtype, "astype: dtype")
+    if dtype == x.dtype:
         return x
+    if dtype.kind != "f":
+        return Tensor(x.data.astype(dtype))
     return Tensor.from_op(x.data.astype(dtype), (x,), lambda g, out: (astype(g, x.dtype),))
 
 

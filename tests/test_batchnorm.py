@@ -148,3 +148,22 @@ def test_bad_inputs_and_hyperparameters_are_named():
         nn.BatchNorm1d(3, eps=0)
     with pytest.raises(ValueError, match="num_features"):
         nn.BatchNorm2d(0)
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    (dict(eps=float("inf")), ValueError, r"eps must be a finite number in \(0.0, inf\)"),
+    (dict(eps=float("nan")), ValueError, "eps must be a finite number"),
+    (dict(eps=-1e-5), ValueError, "eps"),
+    (dict(momentum=float("nan")), ValueError, r"momentum must be a finite number in \[0.0, 1.0\]"),
+    (dict(momentum=-0.1), ValueError, "momentum"),
+    (dict(momentum=True), TypeError, "momentum"),
+    (dict(num_features=2.0), TypeError, "num_features must be an integer"),
+    (dict(num_features=True), TypeError, "num_features must be an integer"),
+    (dict(affine="yes"), TypeError, "affine must be True or False"),
+    (dict(dtype=np.float16), TypeError, "dtype must be float32 or float64, got float16"),
+])
+@pytest.mark.parametrize("layer", [nn.BatchNorm1d, nn.BatchNorm2d])
+def test_every_constructor_argument_is_checked(layer, arguments, error, message):
+    arguments = {"num_features": 3, **arguments}
+    with pytest.raises(error, match=message):
+        layer(**arguments)

@@ -239,6 +239,20 @@ def test_conv2d_rejects_wrong_channels():
         nn.Conv2d(3, 4, kernel_size=(3, 3, 3))
 
 
+@pytest.mark.parametrize("make", [
+    lambda: nn.Parameter(np.zeros(3, dtype=np.float16)),
+    lambda: nn.Parameter([1.0, 2.0], dtype=np.float16),
+    lambda: nn.Linear(3, 2, dtype=np.float16),
+    lambda: nn.Maxout(3, 2, 2, dtype=np.float16),
+    lambda: nn.BatchNorm1d(3, dtype=np.float16),
+    lambda: nn.Linear(3, 2, dtype=np.complex64),
+])
+def test_float16_and_complex_parameters_are_refused(make):
+    """float16 passed the old dtype check, and Adam then turned the weights into NaN."""
+    with pytest.raises(TypeError, match="float32 or float64"):
+        make()
+
+
 def test_conv_and_pool_layers_keep_height_width_pairs():
     layer = nn.Conv2d(1, 2, kernel_size=3, stride=(2, 1), padding=(1, 0), rng=0)
     assert (layer.kernel_size, layer.stride, layer.padding) == ((3, 3), (2, 1), (1, 0))
@@ -373,6 +387,19 @@ def test_initializers_reject_bad_arguments():
         nn.init.zeros(3, dtype=np.int32)
     with pytest.raises(ValueError, match="std"):
         nn.init.normal(3, np.random.default_rng(0), std=-1.0)
+
+
+@pytest.mark.parametrize("draw, message", [
+    (lambda rng: nn.init.normal(3, rng, std=float("inf")), "std must be a finite number"),
+    (lambda rng: nn.init.normal(3, rng, mean=float("nan")), "mean must be a finite number"),
+    (lambda rng: nn.init.uniform(3, rng, low=float("-inf")), "low must be a finite number"),
+    (lambda rng: nn.init.xavier_normal((3, 3), rng, gain=float("nan")), "gain must be a finite number"),
+    (lambda rng: nn.init.xavier_uniform((0, 0), rng), "fan_in \\+ fan_out is zero"),
+    (lambda rng: nn.init.zeros(3, dtype=np.float16), "dtype must be float32 or float64"),
+])
+def test_initializers_refuse_non_finite_numbers_and_empty_fans(draw, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        draw(np.random.default_rng(0))
 
 
 def test_layer_default_initialization_is_he_uniform_with_zero_bias():
