@@ -15,13 +15,12 @@ rather than a silent promotion.
 """
 from __future__ import annotations
 
-import builtins
 import math
 
 import numpy as np
 
 from minireg import kernels as _kernels
-from minireg.checks import FLOAT_DTYPES, check_pair
+from minireg.checks import FLOAT_DTYPES, check_int, check_number, check_pair
 from minireg.conv_fast import conv2d  # noqa: F401  (an op of this module, kept apart: it is written for speed)
 from minireg.tensor import Tensor, _check_dtype
 
@@ -70,6 +69,20 @@ def _operands(a, b, op: str):
     return Tensor(a), Tensor(b)
 
 
+def _broadcast(op: str, ufunc, a: Tensor, b: Tensor) -> np.ndarray:
+    """``ufunc(a.data, b.data)``, NumPy broadcasting the two; an error names the op and
+    both shapes (NumPy's names neither the op nor which operand is which)."""
+    try:
+        return ufunc(a.data, b.data)
+    except ValueError:
+        raise _broadcast_error(op, a, b) from None
+
+
+def _broadcast_error(op: str, a: Tensor, b: Tensor) -> ValueError:
+    return ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast together (axes are matched "
+                      "from the right; each pair of sizes must be equal or contain a 1)")
+
+
 def sum_to_shape(g: Tensor, shape: tuple) -> Tensor:
     """Undo broadcasting: sum ``g`` over the axes along which an input of ``shape`` was
     stretched, so that the gradient has the input's shape."""
@@ -109,7 +122,7 @@ def add(a, b) -> Tensor:
         return (sum_to_shape(g, a.shape) if a.requires_grad else None,
                 sum_to_shape(g, b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(a.data + b.data, (a, b), backward)
+    return Tensor.from_op(_broadcast("add", np.add, a, b), (a, b), backward)
 
 
 def sub(a, b) -> Tensor:
@@ -120,7 +133,7 @@ def sub(a, b) -> Tensor:
         return (sum_to_shape(g, a.shape) if a.requires_grad else None,
                 sum_to_shape(neg(g), b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(a.data - b.data, (a, b), backward)
+    return Tensor.from_op(_broadcast("sub", np.subtract, a, b), (a, b), backward)
 
 
 def mul(a, b) -> Tensor:
@@ -131,7 +144,7 @@ def mul(a, b) -> Tensor:
         return (sum_to_shape(g * b, a.shape) if a.requires_grad else None,
                 sum_to_shape(g * a, b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(a.data * b.data, (a, b), backward)
+    return Tensor.from_op(_broadcast("mul", np.multiply, a, b), (a, b), backward)
 
 
 def div(a, b) -> Tensor:
@@ -142,7 +155,7 @@ def div(a, b) -> Tensor:
         return (sum_to_shape(g / b, a.shape) if a.requires_grad else None,
                 sum_to_shape(neg(g) * a / (b * b), b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(a.data / b.data, (a, b), backward)
+    return Tensor.from_op(_broadcast("div", np.divide, a, b), (a, b), backward)
 
 
 def neg(x) -> Tensor:
@@ -152,18 +165,69 @@ def neg(x) -> Tensor:
 
 
 def power(x, exponent) -> Tensor:
-    """x ** exponent for a constant (number) exponent: d/dx = p x^(p-1)."""
+    """x ** p, elementwise: d/dx = p x^(p-1), and d/dp = x^p log x.
+
+    The exponent p is a number (the usual case: a constant power) or a Tensor or array,
+    broadcast against x (then ``2.0 ** t`` works too, through ``Tensor.__rpow__``).
+    At x = 0 with p >= 0, d/dp is taken as 0 (the limit from x > 0, and PyTorch's
+    choice), and at x = 0, p = 0 d/dx is 0 (x^0 = 1); for x < 0, d/dp is NaN, as log x.
+    """
+    if isinstance(exponent, Tensor) or np.ndim(exponent) > 0:
+        return _power_of_tensors(x, exponent)
     x = as_tensor(x)
-    if isinstance(exponent, Tensor) or not np.isscalar(exponent):
-        raise TypeError(f"power: the exponent must be a number, got {type(exponent).__name__}")
-    p = float(exponent)
+    p = check_number(exponent, "power: exponent")
     if p == int(p):
         p = int(p)  # integer powers of negative numbers stay defined
 
     def backward(g, out):
+        if p == 0:  # x^0 = 1 is constant; p x^(p-1) would be 0 * inf = NaN at x = 0
+            return (g * 0.0,)
         return (g * p * power(x, p - 1),)
 
     return Tensor.from_op(x.data ** p, (x,), backward)
+
+
+def _power_of_tensors(x, p) -> Tensor:
+    """x ** p with a Tensor or array exponent; see :func:`power`."""
+    x, p = _operands(x, p, "power")
+    data = _broadcast("power", np.power, x, p)
+    # Where a formula would meet 0 * inf, its other factor is 0, and so is the gradient:
+    # x^p log x at x = 0, p >= 0, and p x^(p-1) at x = 0, p = 0. There x is replaced by 1.
+    log_at_zero = (x.data == 0) & (p.data >= 0)
+    slope_at_zero = (x.data == 0) & (p.data == 0)
+
+    def one_where(mask):
+        return where(mask, 1.0, x) if mask.any() else x
+
+    def backward(g, out):
+        grad_x = sum_to_shape(g * p * power(one_where(slope_at_zero), p - 1.0), x.shape) if x.requires_grad else None
+        grad_p = sum_to_shape(g * out * log(one_where(log_at_zero)), p.shape) if p.requires_grad else None
+        return grad_x, grad_p
+
+    return Tensor.from_op(data, (x, p), backward)
+
+
+def clip(x, low=None, high=None) -> Tensor:
+    """x limited to [low, high] elementwise (``np.clip``); either bound may be None.
+
+    The gradient passes where low <= x <= high, bounds included (as in PyTorch's clamp),
+    and is 0 outside: at a bound both 1 and 0 are valid subgradients. Adversarial
+    examples use it to stay in the pixel range.
+    """
+    x = as_tensor(x)
+    if low is None and high is None:
+        raise ValueError("clip: give low, high or both")
+    low = None if low is None else check_number(low, "clip: low")
+    high = None if high is None else check_number(high, "clip: high")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"clip: low must be <= high, got low={low}, high={high}")
+    inside = np.ones(x.shape, dtype=bool)
+    if low is not None:
+        inside &= x.data >= low
+    if high is not None:
+        inside &= x.data <= high
+    data = np.clip(x.data, low, high).astype(x.dtype, copy=False)
+    return Tensor.from_op(data, (x,), lambda g, out: (g * inside,))
 
 
 def exp(x) -> Tensor:
@@ -191,13 +255,14 @@ def sqrt(x) -> Tensor:
 
 
 def abs(x) -> Tensor:
-    """|x|; the gradient is sign(x) (0 at 0, the subgradient minireg uses)."""
+    """|x|; the gradient is sign(x): 0 at 0, a valid subgradient (any value in [-1, 1]
+    is), as in PyTorch."""
     x = as_tensor(x)
     return Tensor.from_op(np.abs(x.data), (x,), lambda g, out: (g * np.sign(x.data),))
 
 
 def relu(x) -> Tensor:
-    """max(x, 0); the gradient passes where x > 0."""
+    """max(x, 0); the gradient passes where x > 0 (0 at x = 0, as in PyTorch)."""
     x = as_tensor(x)
     return Tensor.from_op(np.maximum(x.data, 0), (x,), lambda g, out: (g * (x.data > 0),))
 
@@ -217,20 +282,26 @@ def sigmoid(x) -> Tensor:
 
 
 def maximum(a, b) -> Tensor:
-    """Elementwise max(a, b); the gradient goes to the larger (to a on ties)."""
+    """Elementwise max(a, b); the gradient goes to the larger, all of it to a on ties
+    (PyTorch splits it in halves; both are valid subgradients)."""
     a, b = _operands(a, b, "maximum")
-    a_wins = a.data >= b.data
+    a_wins = _broadcast("maximum", np.greater_equal, a, b)
 
     def backward(g, out):
         return (sum_to_shape(g * a_wins, a.shape) if a.requires_grad else None,
                 sum_to_shape(g * ~a_wins, b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(np.maximum(a.data, b.data), (a, b), backward)
+    return Tensor.from_op(_broadcast("maximum", np.maximum, a, b), (a, b), backward)
 
 
 def minimum(a, b) -> Tensor:
-    """Elementwise min(a, b)."""
+    """Elementwise min(a, b); the gradient goes to the smaller, all of it to a on ties
+    (PyTorch splits it in halves)."""
     a, b = _operands(a, b, "minimum")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise _broadcast_error("minimum", a, b) from None
     return neg(maximum(neg(a), neg(b)))
 
 
@@ -243,7 +314,12 @@ def where(condition, a, b) -> Tensor:
         return (sum_to_shape(g * condition, a.shape) if a.requires_grad else None,
                 sum_to_shape(g * ~condition, b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(np.where(condition, a.data, b.data), (a, b), backward)
+    try:
+        data = np.where(condition, a.data, b.data)
+    except ValueError:
+        raise ValueError(f"where: shapes {condition.shape} (condition), {a.shape} and {b.shape} do not "
+                         "broadcast together") from None
+    return Tensor.from_op(data, (a, b), backward)
 
 
 def astype(x, dtype) -> Tensor:
@@ -282,20 +358,27 @@ def mean(x, axis=None, keepdims=False) -> Tensor:
     """Arithmetic mean over ``axis``."""
     x = as_tensor(x)
     count = int(np.prod([x.shape[a] for a in _normalize_axis(axis, x.ndim)], dtype=np.int64))
-    return sum(x, axis, keepdims) * (1.0 / builtins.max(count, 1))
+    if count == 0:  # it used to return 0; NumPy and PyTorch return NaN
+        raise ValueError(f"mean: no values to average over axis={axis} of a tensor of shape {x.shape}")
+    return sum(x, axis, keepdims) * (1.0 / count)
 
 
 def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
-    """Variance over ``axis`` (``ddof=0``: the biased estimate that batch norm uses)."""
+    """Variance over ``axis``: sum (x - mean)^2 / (count - ddof). ``ddof=0`` is the biased
+    estimate that batch norm uses, ``ddof=1`` the unbiased one (``np.var``'s argument)."""
     x = as_tensor(x)
     count = int(np.prod([x.shape[a] for a in _normalize_axis(axis, x.ndim)], dtype=np.int64))
+    ddof = check_int(ddof, "var: ddof", minimum=0)
+    if count - ddof < 1:
+        raise ValueError(f"var: ddof={ddof} needs more than {ddof} values per variance, got {count}")
     centered = x - mean(x, axis, keepdims=True)
-    return sum(centered * centered, axis, keepdims) * (1.0 / builtins.max(count - ddof, 1))
+    return sum(centered * centered, axis, keepdims) * (1.0 / (count - ddof))
 
 
 def max(x, axis=None, keepdims=False) -> Tensor:
     """Maximum over ``axis``. The gradient goes to the maximal entries, shared equally
-    among ties (a valid subgradient)."""
+    among ties (a valid subgradient; PyTorch does the same in ``max()`` and ``amax``, but
+    ``max(dim)`` gives it all to one entry)."""
     x = as_tensor(x)
     axes = _normalize_axis(axis, x.ndim)
     top = np.max(x.data, axis=axes, keepdims=True)
@@ -310,7 +393,7 @@ def max(x, axis=None, keepdims=False) -> Tensor:
 
 
 def min(x, axis=None, keepdims=False) -> Tensor:
-    """Minimum over ``axis``."""
+    """Minimum over ``axis``; ties share the gradient equally, as in :func:`max`."""
     return neg(max(neg(x), axis, keepdims))
 
 

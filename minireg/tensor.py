@@ -279,6 +279,9 @@ class Tensor:
     def __pow__(self, exponent):
         return F.power(self, exponent)
 
+    def __rpow__(self, base):
+        return F.power(base, self)
+
     def __matmul__(self, other):
         return F.matmul(self, other)
 
@@ -324,14 +327,17 @@ class Tensor:
     def sigmoid(self):
         return F.sigmoid(self)
 
+    def clip(self, low=None, high=None):
+        return F.clip(self, low, high)
+
     def sum(self, axis=None, keepdims=False):
         return F.sum(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims=False):
         return F.mean(self, axis, keepdims)
 
-    def var(self, axis=None, keepdims=False):
-        return F.var(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return F.var(self, axis, keepdims, ddof)
 
     def max(self, axis=None, keepdims=False):
         return F.max(self, axis, keepdims)
