@@ -100,9 +100,11 @@ def _normalize_axis(axis, ndim: int, name: str = "axis"):
     """Axis argument as a tuple of non-negative ints (None means every axis)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if not isinstance(axis, (tuple, list)) else axis
     normalized = []
     for a in axes:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, a tuple of integers or None, got {axis!r}")
         if not -ndim <= a < ndim:
             raise ValueError(f"{name}={axis} is out of range for a tensor with {ndim} dimensions")
         normalized.append(int(a) % ndim)
@@ -411,6 +413,7 @@ def logsumexp(x, axis=-1, keepdims=False) -> Tensor:
     so the gradient, softmax(x), comes out right.
     """
     x = as_tensor(x)
+    axis = _normalize_axis(axis, x.ndim)
     shift = _max_shift(x, axis)
     out = log(sum(exp(x - shift), axis=axis, keepdims=True)) + shift
     if not keepdims:
@@ -426,7 +429,9 @@ def softmax(x, axis=-1) -> Tensor:
 def log_softmax(x, axis=-1) -> Tensor:
     """x_i - log sum_j exp(x_j) along ``axis``, as (x_i - m) - log sum_j exp(x_j - m)
     with m = max x, so that large logits lose no precision."""
-    shifted = as_tensor(x) - _max_shift(as_tensor(x), axis)
+    x = as_tensor(x)
+    axis = _normalize_axis(axis, x.ndim)
+    shifted = x - _max_shift(x, axis)
     return shifted - log(sum(exp(shifted), axis=axis, keepdims=True))
 
 
@@ -469,6 +474,7 @@ def transpose(x, axes=None) -> Tensor:
 def swapaxes(x, axis1, axis2) -> Tensor:
     """Exchange two axes."""
     x = as_tensor(x)
+    (axis1,), (axis2,) = _normalize_axis(axis1, x.ndim, "axis1"), _normalize_axis(axis2, x.ndim, "axis2")
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, axes)
@@ -558,7 +564,7 @@ def stack(tensors, axis=0) -> Tensor:
     shape = tensors[0].shape
     if any(t.shape != shape for t in tensors):
         raise ValueError(f"stack: tensors must have one shape, got {[t.shape for t in tensors]}")
-    axis = axis % (len(shape) + 1)
+    (axis,) = _normalize_axis(axis, len(shape) + 1)  # the new axis may come after the last
     expanded = shape[:axis] + (1,) + shape[axis:]
     return concatenate([reshape(t, expanded) for t in tensors], axis=axis)
 

@@ -487,6 +487,8 @@ def grad(output: Tensor, inputs, gradient=None, create_graph: bool = False, allo
         As in :meth:`Tensor.backward`: by default the graph is kept only with
         ``create_graph=True``.
     """
+    if not isinstance(output, Tensor):
+        raise TypeError(f"grad: output must be a Tensor, got {type(output).__name__}")
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
     for i, t in enumerate(inputs):

@@ -502,6 +502,27 @@ def test_axis_and_permutation_errors():
         F.broadcast_to(x, (4, 3))
 
 
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: F.sum(x, axis=True), TypeError, "axis must be an integer"),  # was axis 1
+    (lambda x: F.max(x, axis=(0, np.True_)), TypeError, "axis must be an integer"),
+    (lambda x: F.mean(x, axis=1.0), TypeError, "axis must be an integer"),
+    (lambda x: F.softmax(x, axis=True), TypeError, "axis must be an integer"),
+    (lambda x: F.logsumexp(x, axis=2), ValueError, "axis=2 is out of range"),
+    (lambda x: F.log_softmax(x, axis=-3), ValueError, "axis=-3 is out of range"),
+    (lambda x: F.stack([x, x], axis=4), ValueError, "axis=4 is out of range"),  # was taken modulo 4
+    (lambda x: F.swapaxes(x, 0, 2), ValueError, "axis2=2 is out of range"),
+])
+def test_axes_are_integers_in_range(call, error, message):
+    with pytest.raises(error, match=message):
+        call(Tensor(np.ones((2, 3))))
+
+
+def test_stack_takes_a_new_last_axis_and_negative_axes():
+    a, b = Tensor(np.ones((2, 3))), Tensor(np.zeros((2, 3)))
+    assert F.stack([a, b], axis=2).shape == (2, 3, 2)
+    assert F.stack([a, b], axis=-3).shape == (2, 2, 3)
+
+
 def test_power_refuses_a_non_finite_or_non_numeric_exponent():
     with pytest.raises(ValueError, match="power: exponent must be a finite number"):
         F.power(Tensor(np.ones(2)), float("nan"))

@@ -326,6 +326,11 @@ def test_grad_rejects_non_tensor_inputs():
         grad(x.sum(), [np.ones(2)])
 
 
+def test_grad_of_something_other_than_a_tensor_says_so():
+    with pytest.raises(TypeError, match="grad: output must be a Tensor, got ndarray"):
+        grad(np.ones(1), [Tensor(np.ones(1), requires_grad=True)])
+
+
 def test_grad_with_respect_to_a_leaf_without_requires_grad_says_so():
     x = Tensor(np.ones(2), requires_grad=True)
     constant = Tensor(np.ones(2))

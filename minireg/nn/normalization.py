@@ -28,6 +28,7 @@ import numpy as np
 from minireg import functional as F
 from minireg.checks import check_float_dtype, check_int, check_number
 from minireg.nn import init
+from minireg.nn.layers import check_input_dtype
 from minireg.nn.module import Module, Parameter
 from minireg.tensor import Tensor, no_grad
 
@@ -69,6 +70,9 @@ class _BatchNorm(Module):
     def forward(self, x):
         x = F.as_tensor(x)
         self._check(x)
+        if x.dtype.kind != "f":  # integer or boolean data: computed in the layer's dtype
+            x = F.astype(x, self.running_mean.dtype)
+        check_input_dtype(x, self.running_mean, type(self).__name__)
         axes = (0,) + tuple(range(2, x.ndim))              # every axis but the features
         stat_shape = (1, self.num_features) + (1,) * (x.ndim - 2)  # broadcasts against x
         if self.training:
