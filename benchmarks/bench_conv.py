@@ -58,7 +58,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minireg.functional as F  # noqa: E402
-from minireg import kernels, threads  # noqa: E402
+from minireg import conv_fast, kernels, threads  # noqa: E402
 from minireg.tensor import Tensor  # noqa: E402
 
 BATCH, KERNEL, PADDING = 128, 5, 2
@@ -118,7 +118,7 @@ def make_torch_step(x, w, b, upstream):
 
 
 def make_whole_batch_gemms(x, w, upstream):
-    rows = kernels.im2row(F._padded_nhwc(x, PADDING), KERNEL, KERNEL, 1)
+    rows = kernels.im2row(conv_fast._padded_nhwc(x, (PADDING, PADDING)), KERNEL, KERNEL, 1)
     w_matrix = np.ascontiguousarray(w.transpose(2, 3, 0, 1).reshape(-1, w.shape[1]))
     g_pixels = np.ascontiguousarray(upstream.transpose(0, 2, 3, 1)).reshape(-1, w.shape[1])
 
@@ -132,8 +132,8 @@ def make_kernel_steps(x):
     compiled = kernels._EXT["im2col"]
     # the first chunk conv2d makes (stride 1 and padding 2 keep the image size)
     rows_per_image = x.shape[2] * x.shape[3] * x.shape[1] * KERNEL * KERNEL * x.dtype.itemsize
-    start, stop = F._batch_chunks(len(x), rows_per_image)[0]
-    chunk = F._padded_nhwc(x[start:stop], PADDING)
+    start, stop = conv_fast._batch_chunks(len(x), rows_per_image)[0]
+    chunk = conv_fast._padded_nhwc(x[start:stop], (PADDING, PADDING))
     rows = kernels.im2row(chunk, KERNEL, KERNEL, 1)
     cols = kernels.im2col(x, KERNEL, KERNEL, 1, PADDING)
     return {

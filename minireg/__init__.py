@@ -11,9 +11,9 @@ The layers, from the bottom up (each imports only what is below it):
 
 :mod:`minireg.kernels` holds the hot paths twice (readable NumPy and compiled Cython).
 """
-from minireg.tensor import Tensor, enable_grad, grad, no_grad, tensor
-from minireg import functional
+from minireg import functional  # first: minireg.tensor imports it (see the note there)
 from minireg import functional as F
+from minireg.tensor import Tensor, enable_grad, grad, no_grad, tensor
 from minireg import losses, nn, optim
 
 __version__ = "0.1.0"

@@ -15,11 +15,14 @@ rather than a silent promotion.
 """
 from __future__ import annotations
 
-import builtins
+import math
 
 import numpy as np
 
-from minireg.tensor import Tensor
+from minireg import kernels as _kernels
+from minireg.checks import FLOAT_DTYPES, check_int, check_number, check_pair
+from minireg.conv_fast import conv2d  # noqa: F401  (an op of this module, kept apart: it is written for speed)
+from minireg.tensor import Tensor, _check_dtype
 
 # ---------------------------------------------------------------------------------------
 # Helpers: operands, broadcasting
@@ -66,6 +69,20 @@ def _operands(a, b, op: str):
     return Tensor(a), Tensor(b)
 
 
+def _broadcast(op: str, ufunc, a: Tensor, b: Tensor) -> np.ndarray:
+    """``ufunc(a.data, b.data)``, NumPy broadcasting the two; an error names the op and
+    both shapes (NumPy's names neither the op nor which operand is which)."""
+    try:
+        return ufunc(a.data, b.data)
+    except ValueError:
+        raise _broadcast_error(op, a, b) from None
+
+
+def _broadcast_error(op: str, a: Tensor, b: Tensor) -> ValueError:
+    return ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast together (axes are matched "
+                      "from the right; each pair of sizes must be equal or contain a 1)")
+
+
 def sum_to_shape(g: Tensor, shape: tuple) -> Tensor:
     """Undo broadcasting: sum ``g`` over the axes along which an input of ``shape`` was
     stretched, so that the gradient has the input's shape."""
@@ -83,9 +100,11 @@ def _normalize_axis(axis, ndim: int, name: str = "axis"):
     """Axis argument as a tuple of non-negative ints (None means every axis)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if not isinstance(axis, (tuple, list)) else axis
     normalized = []
     for a in axes:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, a tuple of integers or None, got {axis!r}")
         if not -ndim <= a < ndim:
             raise ValueError(f"{name}={axis} is out of range for a tensor with {ndim} dimensions")
         normalized.append(int(a) % ndim)
@@ -105,7 +124,7 @@ def add(a, b) -> Tensor:
         return (sum_to_shape(g, a.shape) if a.requires_grad else None,
                 sum_to_shape(g, b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(a.data + b.data, (a, b), backward)
+    return Tensor.from_op(_broadcast("add", np.add, a, b), (a, b), backward)
 
 
 def sub(a, b) -> Tensor:
@@ -116,7 +135,7 @@ def sub(a, b) -> Tensor:
         return (sum_to_shape(g, a.shape) if a.requires_grad else None,
                 sum_to_shape(neg(g), b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(a.data - b.data, (a, b), backward)
+    return Tensor.from_op(_broadcast("sub", np.subtract, a, b), (a, b), backward)
 
 
 def mul(a, b) -> Tensor:
@@ -127,7 +146,7 @@ def mul(a, b) -> Tensor:
         return (sum_to_shape(g * b, a.shape) if a.requires_grad else None,
                 sum_to_shape(g * a, b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(a.data * b.data, (a, b), backward)
+    return Tensor.from_op(_broadcast("mul", np.multiply, a, b), (a, b), backward)
 
 
 def div(a, b) -> Tensor:
@@ -138,7 +157,7 @@ def div(a, b) -> Tensor:
         return (sum_to_shape(g / b, a.shape) if a.requires_grad else None,
                 sum_to_shape(neg(g) * a / (b * b), b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(a.data / b.data, (a, b), backward)
+    return Tensor.from_op(_broadcast("div", np.divide, a, b), (a, b), backward)
 
 
 def neg(x) -> Tensor:
@@ -148,18 +167,69 @@ def neg(x) -> Tensor:
 
 
 def power(x, exponent) -> Tensor:
-    """x ** exponent for a constant (number) exponent: d/dx = p x^(p-1)."""
+    """x ** p, elementwise: d/dx = p x^(p-1), and d/dp = x^p log x.
+
+    The exponent p is a number (the usual case: a constant power) or a Tensor or array,
+    broadcast against x (then ``2.0 ** t`` works too, through ``Tensor.__rpow__``).
+    At x = 0 with p >= 0, d/dp is taken as 0 (the limit from x > 0, and PyTorch's
+    choice), and at x = 0, p = 0 d/dx is 0 (x^0 = 1); for x < 0, d/dp is NaN, as log x.
+    """
+    if isinstance(exponent, Tensor) or np.ndim(exponent) > 0:
+        return _power_of_tensors(x, exponent)
     x = as_tensor(x)
-    if isinstance(exponent, Tensor) or not np.isscalar(exponent):
-        raise TypeError(f"power: the exponent must be a number, got {type(exponent).__name__}")
-    p = float(exponent)
+    p = check_number(exponent, "power: exponent")
     if p == int(p):
         p = int(p)  # integer powers of negative numbers stay defined
 
     def backward(g, out):
+        if p == 0:  # x^0 = 1 is constant; p x^(p-1) would be 0 * inf = NaN at x = 0
+            return (g * 0.0,)
         return (g * p * power(x, p - 1),)
 
     return Tensor.from_op(x.data ** p, (x,), backward)
+
+
+def _power_of_tensors(x, p) -> Tensor:
+    """x ** p with a Tensor or array exponent; see :func:`power`."""
+    x, p = _operands(x, p, "power")
+    data = _broadcast("power", np.power, x, p)
+    # Where a formula would meet 0 * inf, its other factor is 0, and so is the gradient:
+    # x^p log x at x = 0, p >= 0, and p x^(p-1) at x = 0, p = 0. There x is replaced by 1.
+    log_at_zero = (x.data == 0) & (p.data >= 0)
+    slope_at_zero = (x.data == 0) & (p.data == 0)
+
+    def one_where(mask):
+        return where(mask, 1.0, x) if mask.any() else x
+
+    def backward(g, out):
+        grad_x = sum_to_shape(g * p * power(one_where(slope_at_zero), p - 1.0), x.shape) if x.requires_grad else None
+        grad_p = sum_to_shape(g * out * log(one_where(log_at_zero)), p.shape) if p.requires_grad else None
+        return grad_x, grad_p
+
+    return Tensor.from_op(data, (x, p), backward)
+
+
+def clip(x, low=None, high=None) -> Tensor:
+    """x limited to [low, high] elementwise (``np.clip``); either bound may be None.
+
+    The gradient passes where low <= x <= high, bounds included (as in PyTorch's clamp),
+    and is 0 outside: at a bound both 1 and 0 are valid subgradients. Adversarial
+    examples use it to stay in the pixel range.
+    """
+    x = as_tensor(x)
+    if low is None and high is None:
+        raise ValueError("clip: give low, high or both")
+    low = None if low is None else check_number(low, "clip: low")
+    high = None if high is None else check_number(high, "clip: high")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"clip: low must be <= high, got low={low}, high={high}")
+    inside = np.ones(x.shape, dtype=bool)
+    if low is not None:
+        inside &= x.data >= low
+    if high is not None:
+        inside &= x.data <= high
+    data = np.clip(x.data, low, high).astype(x.dtype, copy=False)
+    return Tensor.from_op(data, (x,), lambda g, out: (g * inside,))
 
 
 def exp(x) -> Tensor:
@@ -187,13 +257,14 @@ def sqrt(x) -> Tensor:
 
 
 def abs(x) -> Tensor:
-    """|x|; the gradient is sign(x) (0 at 0, the subgradient minireg uses)."""
+    """|x|; the gradient is sign(x): 0 at 0, a valid subgradient (any value in [-1, 1]
+    is), as in PyTorch."""
     x = as_tensor(x)
     return Tensor.from_op(np.abs(x.data), (x,), lambda g, out: (g * np.sign(x.data),))
 
 
 def relu(x) -> Tensor:
-    """max(x, 0); the gradient passes where x > 0."""
+    """max(x, 0); the gradient passes where x > 0 (0 at x = 0, as in PyTorch)."""
     x = as_tensor(x)
     return Tensor.from_op(np.maximum(x.data, 0), (x,), lambda g, out: (g * (x.data > 0),))
 
@@ -213,20 +284,26 @@ def sigmoid(x) -> Tensor:
 
 
 def maximum(a, b) -> Tensor:
-    """Elementwise max(a, b); the gradient goes to the larger (to a on ties)."""
+    """Elementwise max(a, b); the gradient goes to the larger, all of it to a on ties
+    (PyTorch splits it in halves; both are valid subgradients)."""
     a, b = _operands(a, b, "maximum")
-    a_wins = a.data >= b.data
+    a_wins = _broadcast("maximum", np.greater_equal, a, b)
 
     def backward(g, out):
         return (sum_to_shape(g * a_wins, a.shape) if a.requires_grad else None,
                 sum_to_shape(g * ~a_wins, b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(np.maximum(a.data, b.data), (a, b), backward)
+    return Tensor.from_op(_broadcast("maximum", np.maximum, a, b), (a, b), backward)
 
 
 def minimum(a, b) -> Tensor:
-    """Elementwise min(a, b)."""
+    """Elementwise min(a, b); the gradient goes to the smaller, all of it to a on ties
+    (PyTorch splits it in halves)."""
     a, b = _operands(a, b, "minimum")
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise _broadcast_error("minimum", a, b) from None
     return neg(maximum(neg(a), neg(b)))
 
 
@@ -239,14 +316,26 @@ def where(condition, a, b) -> Tensor:
         return (sum_to_shape(g * condition, a.shape) if a.requires_grad else None,
                 sum_to_shape(g * ~condition, b.shape) if b.requires_grad else None)
 
-    return Tensor.from_op(np.where(condition, a.data, b.data), (a, b), backward)
+    try:
+        data = np.where(condition, a.data, b.data)
+    except ValueError:
+        raise ValueError(f"where: shapes {condition.shape} (condition), {a.shape} and {b.shape} do not "
+                         "broadcast together") from None
+    return Tensor.from_op(data, (a, b), backward)
 
 
 def astype(x, dtype) -> Tensor:
-    """The same values in another dtype; the gradient is cast back."""
+    """The same values in another dtype; the gradient is cast back.
+
+    A cast to an integer or boolean dtype is a step function: its result is a constant,
+    with no gradient (as in PyTorch). ``dtype``: bool, an integer type, float32 or float64.
+    """
     x = as_tensor(x)
-    if np.dtype(dtype) == x.dtype:
+    dtype = _check_dtype(dtype, "astype: dtype")
+    if dtype == x.dtype:
         return x
+    if dtype.kind != "f":
+        return Tensor(x.data.astype(dtype))
     return Tensor.from_op(x.data.astype(dtype), (x,), lambda g, out: (astype(g, x.dtype),))
 
 
@@ -271,20 +360,27 @@ def mean(x, axis=None, keepdims=False) -> Tensor:
     """Arithmetic mean over ``axis``."""
     x = as_tensor(x)
     count = int(np.prod([x.shape[a] for a in _normalize_axis(axis, x.ndim)], dtype=np.int64))
-    return sum(x, axis, keepdims) * (1.0 / builtins.max(count, 1))
+    if count == 0:  # it used to return 0; NumPy and PyTorch return NaN
+        raise ValueError(f"mean: no values to average over axis={axis} of a tensor of shape {x.shape}")
+    return sum(x, axis, keepdims) * (1.0 / count)
 
 
 def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
-    """Variance over ``axis`` (``ddof=0``: the biased estimate that batch norm uses)."""
+    """Variance over ``axis``: sum (x - mean)^2 / (count - ddof). ``ddof=0`` is the biased
+    estimate that batch norm uses, ``ddof=1`` the unbiased one (``np.var``'s argument)."""
     x = as_tensor(x)
     count = int(np.prod([x.shape[a] for a in _normalize_axis(axis, x.ndim)], dtype=np.int64))
+    ddof = check_int(ddof, "var: ddof", minimum=0)
+    if count - ddof < 1:
+        raise ValueError(f"var: ddof={ddof} needs more than {ddof} values per variance, got {count}")
     centered = x - mean(x, axis, keepdims=True)
-    return sum(centered * centered, axis, keepdims) * (1.0 / builtins.max(count - ddof, 1))
+    return sum(centered * centered, axis, keepdims) * (1.0 / (count - ddof))
 
 
 def max(x, axis=None, keepdims=False) -> Tensor:
     """Maximum over ``axis``. The gradient goes to the maximal entries, shared equally
-    among ties (a valid subgradient)."""
+    among ties (a valid subgradient; PyTorch does the same in ``max()`` and ``amax``, but
+    ``max(dim)`` gives it all to one entry)."""
     x = as_tensor(x)
     axes = _normalize_axis(axis, x.ndim)
     top = np.max(x.data, axis=axes, keepdims=True)
@@ -299,7 +395,7 @@ def max(x, axis=None, keepdims=False) -> Tensor:
 
 
 def min(x, axis=None, keepdims=False) -> Tensor:
-    """Minimum over ``axis``."""
+    """Minimum over ``axis``; ties share the gradient equally, as in :func:`max`."""
     return neg(max(neg(x), axis, keepdims))
 
 
@@ -317,6 +413,7 @@ def logsumexp(x, axis=-1, keepdims=False) -> Tensor:
     so the gradient, softmax(x), comes out right.
     """
     x = as_tensor(x)
+    axis = _normalize_axis(axis, x.ndim)
     shift = _max_shift(x, axis)
     out = log(sum(exp(x - shift), axis=axis, keepdims=True)) + shift
     if not keepdims:
@@ -332,7 +429,9 @@ def softmax(x, axis=-1) -> Tensor:
 def log_softmax(x, axis=-1) -> Tensor:
     """x_i - log sum_j exp(x_j) along ``axis``, as (x_i - m) - log sum_j exp(x_j - m)
     with m = max x, so that large logits lose no precision."""
-    shifted = as_tensor(x) - _max_shift(as_tensor(x), axis)
+    x = as_tensor(x)
+    axis = _normalize_axis(axis, x.ndim)
+    shifted = x - _max_shift(x, axis)
     return shifted - log(sum(exp(shifted), axis=axis, keepdims=True))
 
 
@@ -375,6 +474,7 @@ def transpose(x, axes=None) -> Tensor:
 def swapaxes(x, axis1, axis2) -> Tensor:
     """Exchange two axes."""
     x = as_tensor(x)
+    (axis1,), (axis2,) = _normalize_axis(axis1, x.ndim, "axis1"), _normalize_axis(axis2, x.ndim, "axis2")
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, axes)
@@ -464,7 +564,7 @@ def stack(tensors, axis=0) -> Tensor:
     shape = tensors[0].shape
     if any(t.shape != shape for t in tensors):
         raise ValueError(f"stack: tensors must have one shape, got {[t.shape for t in tensors]}")
-    axis = axis % (len(shape) + 1)
+    (axis,) = _normalize_axis(axis, len(shape) + 1)  # the new axis may come after the last
     expanded = shape[:axis] + (1,) + shape[axis:]
     return concatenate([reshape(t, expanded) for t in tensors], axis=axis)
 
@@ -517,38 +617,67 @@ def matmul(a, b) -> Tensor:
 # Layout: inputs are NCHW; a conv weight is stored as (in_channels, out_channels, KH, KW)
 # (PyTorch's (out, in, KH, KW) is ours.transpose(1, 0, 2, 3)), so that its "row view"
 # weight.reshape(in_channels, -1) has one row per input channel (GrOWL, eq. (4)).
-
-from minireg import kernels as _kernels  # noqa: E402  (kernels imports nothing of minireg)
-
-from minireg import threads as _threads  # noqa: E402
-from minireg.tensor import is_grad_enabled  # noqa: E402
-
-
-def _kernel_pair(kernel_size) -> tuple:
-    """``kernel_size`` given as an int k or a pair (kh, kw), returned as a pair of ints."""
-    pair = (kernel_size, kernel_size) if isinstance(kernel_size, (int, np.integer)) else kernel_size
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-            or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in pair)):
-        raise TypeError(f"kernel_size must be an int or a pair of ints (kh, kw), got {kernel_size!r}")
-    if pair[0] < 1 or pair[1] < 1:
-        raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def _check_int(value, name: str, smallest: int) -> int:
-    """``value`` as an int, which must be >= ``smallest``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < smallest:
-        raise ValueError(f"{name} must be an int >= {smallest}, got {value}")
-    return int(value)
+# conv2d itself, written for speed, lives in minireg/conv_fast.py (imported above).
+# Kernel size, stride and padding are (height, width) pairs; an int k means (k, k).
 
 
 def _check_image(x: Tensor, function: str) -> None:
     if x.ndim != 4:
         raise ValueError(f"{function}: x must have shape (N, C, H, W), got shape {x.shape}")
-    if x.dtype not in (np.float32, np.float64):
+    if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{function}: x must be float32 or float64, got {x.dtype}")
+
+
+def _window_geometry(x_shape, kernel_size, stride, padding) -> tuple:
+    """The checked window of a convolution or pooling over images of ``x_shape``.
+
+    Returns ``(kernel, stride, padding, out_size)``, each a (height, width) pair of ints,
+    with ``out_size`` = (OH, OW), OH = (H + 2 ph - KH) // sh + 1.
+    """
+    kernel = check_pair(kernel_size, "kernel_size", minimum=1)
+    stride = check_pair(stride, "stride", minimum=1)
+    padding = check_pair(padding, "padding", minimum=0)
+    out_size = tuple(_kernels.conv_output_size(size, k, s, p, name)
+                     for size, k, s, p, name in zip(x_shape[2:], kernel, stride, padding, ("height", "width")))
+    return kernel, stride, padding, out_size
+
+
+# The kernels take one stride and one padding for both axes. A pair that differs is built
+# from them: unequal padding pads the image first (and crops after folding); an unequal
+# stride (sh, sw) unfolds at their greatest common divisor and keeps every (sh/gcd)-th
+# window down and (sw/gcd)-th across (folding spreads the columns back onto that finer
+# grid, zeros between). Equal pairs, the usual case, go straight to the kernel.
+
+
+def _unfold(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
+    """kernels.im2col of ``x`` (N, C, H, W) for (height, width) pairs."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if ph != pw:
+        x, ph = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))), 0
+    step = math.gcd(sh, sw)
+    cols = _kernels.im2col(x, kh, kw, step, ph)
+    if sh == sw:
+        return cols
+    fine_h, fine_w = ((size + 2 * ph - k) // step + 1 for size, k in zip(x.shape[2:], kernel))
+    strided = cols.reshape(cols.shape[0], x.shape[0], fine_h, fine_w)[:, :, ::sh // step, ::sw // step]
+    return np.ascontiguousarray(strided).reshape(cols.shape[0], -1)
+
+
+def _fold(cols: np.ndarray, x_shape, kernel, stride, padding) -> np.ndarray:
+    """The adjoint of :func:`_unfold`: kernels.col2im for (height, width) pairs."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n_batch, channels, height, width = x_shape
+    step = math.gcd(sh, sw)
+    if sh != sw:
+        fine_h, fine_w = ((size + 2 * p - k) // step + 1 for size, k, p in zip((height, width), kernel, padding))
+        fine = np.zeros((cols.shape[0], n_batch, fine_h, fine_w), dtype=cols.dtype)
+        strided = fine[:, :, ::sh // step, ::sw // step]
+        strided[...] = cols.reshape(strided.shape)
+        cols = fine.reshape(cols.shape[0], -1)
+    if ph == pw:
+        return _kernels.col2im(cols, x_shape, kh, kw, step, ph)
+    padded = _kernels.col2im(cols, (n_batch, channels, height + 2 * ph, width + 2 * pw), kh, kw, step, 0)
+    return np.ascontiguousarray(padded[:, :, ph:ph + height, pw:pw + width])
 
 
 def im2col(x, kernel_size, stride=1, padding=0) -> Tensor:
@@ -559,28 +688,27 @@ def im2col(x, kernel_size, stride=1, padding=0) -> Tensor:
     x : Tensor of shape (N, C, H, W)
     kernel_size : int or (int, int)
         Window height and width (KH, KW).
-    stride : int
-        Step between windows.
-    padding : int
-        Zeros added on every side.
+    stride : int or (int, int)
+        Step between windows, (sh, sw).
+    padding : int or (int, int)
+        Zeros added above and below (ph) and left and right (pw).
 
     Returns
     -------
-    Tensor of shape (C*KH*KW, N*OH*OW), with OH = (H + 2 padding - KH) // stride + 1
+    Tensor of shape (C*KH*KW, N*OH*OW), with OH = (H + 2 ph - KH) // sh + 1
     (likewise OW): ``cols[(c*KH + ky)*KW + kx, (n*OH + oh)*OW + ow] =
-    x_padded[n, c, oh*stride + ky, ow*stride + kx]``. im2col is linear, and its
+    x_padded[n, c, oh*sh + ky, ow*sw + kx]``. im2col is linear, and its
     vector-Jacobian product is its adjoint :func:`col2im` (and vice versa).
     """
     x = as_tensor(x)
     _check_image(x, "im2col")
-    kh, kw = _kernel_pair(kernel_size)
-    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
+    kernel, stride, padding, _ = _window_geometry(x.shape, kernel_size, stride, padding)
     x_shape = x.shape
 
     def backward(g, out):
-        return (col2im(g, x_shape, (kh, kw), stride, padding),)
+        return (col2im(g, x_shape, kernel, stride, padding),)
 
-    return Tensor.from_op(_kernels.im2col(x.data, kh, kw, stride, padding), (x,), backward)
+    return Tensor.from_op(_unfold(x.data, kernel, stride, padding), (x,), backward)
 
 
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> Tensor:
@@ -591,267 +719,71 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0) -> Tensor:
     to KH*KW windows). Its vector-Jacobian product is :func:`im2col`.
     """
     cols = as_tensor(cols)
-    kh, kw = _kernel_pair(kernel_size)
-    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
     x_shape = tuple(int(n) for n in x_shape)
+    kernel, stride, padding, _ = _window_geometry(x_shape, kernel_size, stride, padding)
 
     def backward(g, out):
-        return (im2col(g, (kh, kw), stride, padding),)
+        return (im2col(g, kernel, stride, padding),)
 
-    return Tensor.from_op(_kernels.col2im(cols.data, x_shape, kh, kw, stride, padding), (cols,), backward)
-
-
-# conv2d goes through the batch a few images at a time: the unfolded rows of one chunk
-# (and the matrix products made from them) stay in the CPU's cache between the unfolding
-# and the product, instead of a batch-sized matrix (80 MB for LeNet's second layer at
-# batch 128) going out to memory and back. Several chunks run at once, one per thread
-# (minireg.threads), so a batch is cut into at least _CONV_MIN_CHUNKS chunks to share.
-# The chunks do not depend on the number of threads, and each matrix product runs on one
-# BLAS thread, so conv2d gives the same bits on any number of threads. The sizes were
-# tuned on LeNet's layers; see benchmarks/README.md.
-_CONV_CHUNK_BYTES = 2 << 20
-_CONV_MIN_CHUNKS = 32
+    return Tensor.from_op(_fold(cols.data, x_shape, kernel, stride, padding), (cols,), backward)
 
 
-def _batch_chunks(n_batch: int, bytes_per_image: int) -> list:
-    """Split range(n_batch) into consecutive (start, stop) chunks of about
-    _CONV_CHUNK_BYTES of unfolded rows each, and at least _CONV_MIN_CHUNKS of them
-    (or one image each)."""
-    images = builtins.min(_CONV_CHUNK_BYTES // builtins.max(1, bytes_per_image), n_batch // _CONV_MIN_CHUNKS)
-    images = builtins.max(1, images)
-    return [(start, builtins.min(n_batch, start + images)) for start in range(0, n_batch, images)]
-
-
-def _padded_nhwc(x: np.ndarray, padding: int) -> np.ndarray:
-    """``x`` (N, C, H, W) copied into channels-last order (N, H + 2p, W + 2p, C), zero-padded."""
-    n_batch, channels, height, width = x.shape
-    padded = np.zeros((n_batch, height + 2 * padding, width + 2 * padding, channels), dtype=x.dtype)
-    padded[:, padding:padding + height, padding:padding + width, :] = x.transpose(0, 2, 3, 1)
-    return padded
-
-
-def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
-    """2-D convolution (cross-correlation, as in every deep-learning framework).
-
-    ``out[n, o, i, j] = bias[o] + sum_{c, ky, kx} weight[c, o, ky, kx]
-    * x_padded[n, c, i*stride + ky, j*stride + kx]`` (the strided multi-channel
-    convolution of Deep Learning, sec. 9.5, eq. 9.8, with indices from 0).
-
-    A convolution is one matrix product with the unfolded input:
-    ``out2d = W_rows @ cols``, with ``cols = im2col(x)`` of shape (C*KH*KW, N*OH*OW) and
-    ``W_rows`` = weight as (out_channels, C*KH*KW). With ``g2d`` the upstream gradient
-    laid out like ``out2d``, the backward pass (Deep Learning, sec. 9.5, eqs. 9.11-9.13) is
-
-        dL/dW_rows = g2d @ cols^T,   dL/dx = col2im(W_rows^T @ g2d),   dL/dbias = sum of g.
-
-    The forward pass and the usual backward pass compute the same products in the
-    transposed orientation, which runs faster: ``rows = im2row(x_padded)`` unfolds the
-    channels-last padded input with one row per output pixel, and ``rows @ W_matrix``
-    (W_matrix of shape (KH*KW*C, out_channels)) is the output in NHWC order. They go
-    through the batch a few images at a time, so that each chunk's rows stay in the CPU
-    cache between the unfolding and the product.
-
-    conv2d is one op. Its backward pass comes in two versions that compute the same
-    numbers: with ``create_graph=True`` it is written in differentiable Tensor ops
-    (:func:`im2col`, :func:`matmul`, :func:`col2im`), so the convolution can be
-    differentiated twice (input-gradient penalties, Hessian-vector products); otherwise it
-    works on the arrays, chunk by chunk, and unfolds ``x`` again instead of keeping the
-    rows in the graph.
-
-    Parameters
-    ----------
-    x : Tensor of shape (N, C, H, W)
-    weight : Tensor of shape (C, out_channels, KH, KW)
-        minireg's layout; PyTorch's weight is ``weight.transpose(1, 0, 2, 3)``.
-    bias : Tensor of shape (out_channels,), optional
-    stride, padding : int
-
-    Returns
-    -------
-    Tensor of shape (N, out_channels, OH, OW).
-    """
-    x, weight = as_tensor(x), as_tensor(weight)
-    _check_image(x, "conv2d")
-    if weight.ndim != 4:
+def _check_pool_padding(kernel, padding, where: str) -> None:
+    """Refuse pooling padding above half the kernel on either axis (as PyTorch does), so
+    that every window holds a pixel of the image; ``kernel`` and ``padding`` are pairs."""
+    if 2 * padding[0] > kernel[0] or 2 * padding[1] > kernel[1]:
         raise ValueError(
-            f"conv2d: weight must have shape (in_channels, out_channels, KH, KW), got shape {weight.shape}"
+            f"{where}: padding must be at most half the kernel size, got padding={padding} "
+            f"for kernel_size={kernel}"
         )
-    if x.dtype != weight.dtype:
-        raise TypeError(f"conv2d: x has dtype {x.dtype} but weight has dtype {weight.dtype}")
-    in_channels, out_channels, kh, kw = weight.shape
-    if x.shape[1] != in_channels:
-        raise ValueError(
-            f"conv2d: x has {x.shape[1]} channels (x.shape[1]) but weight has {in_channels} input "
-            f"channels (weight.shape[0]; minireg stores weights as (in, out, KH, KW))"
-        )
-    if bias is not None:
-        bias = as_tensor(bias)
-        if bias.shape != (out_channels,):
-            raise ValueError(f"conv2d: bias must have shape ({out_channels},), got shape {bias.shape}")
-        if bias.dtype != x.dtype:
-            raise TypeError(f"conv2d: bias has dtype {bias.dtype} but x has dtype {x.dtype}")
-    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
-    geometry = (kh, kw, stride, padding)
-    out = _conv2d_forward_in_arrays(x.data, weight.data, None if bias is None else bias.data, geometry)
-
-    def backward(g, out):
-        if is_grad_enabled():  # create_graph=True: the backward pass must itself be differentiable
-            grads = _conv2d_backward_in_tensor_ops(g, x, weight, geometry)
-        else:
-            grads = _conv2d_backward_in_arrays(g.data, x, weight, geometry)
-        if bias is None:
-            return grads
-        return grads + (sum(g, axis=(0, 2, 3)),)
-
-    parents = (x, weight) if bias is None else (x, weight, bias)
-    return Tensor.from_op(out, parents, backward)
-
-
-def _conv2d_forward_in_arrays(x, weight, bias, geometry):
-    """conv2d's output on arrays, computed in the row layout a chunk of images at a time.
-
-    ``rows = im2row(x_padded)`` has one row per output pixel, so ``rows @ W_matrix``, with
-    ``W_matrix`` the weight as (KH*KW*C, out_channels), is the chunk's output in NHWC order;
-    it is copied to NCHW with the bias added on the way.
-    """
-    kh, kw, stride, padding = geometry
-    in_channels, out_channels = weight.shape[:2]
-    n_batch, _, height, width = x.shape
-    out_h = _kernels.conv_output_size(height, kh, stride, padding, "height")
-    out_w = _kernels.conv_output_size(width, kw, stride, padding, "width")
-    window = kh * kw * in_channels
-    weight_matrix = weight.transpose(2, 3, 0, 1).reshape(window, out_channels)  # rows (ky, kx, c)
-    out = np.empty((n_batch, out_channels, out_h, out_w), dtype=x.dtype)
-    chunks = _batch_chunks(n_batch, out_h * out_w * window * x.dtype.itemsize)
-
-    def forward_chunk(i):
-        start, stop = chunks[i]
-        rows = _kernels.im2row(_padded_nhwc(x[start:stop], padding), kh, kw, stride)
-        product = (rows @ weight_matrix).reshape(stop - start, out_h, out_w, out_channels)
-        if bias is None:
-            out[start:stop] = product.transpose(0, 3, 1, 2)
-        else:
-            np.add(product.transpose(0, 3, 1, 2), bias.reshape(1, out_channels, 1, 1), out=out[start:stop])
-
-    _threads.run_chunks(forward_chunk, len(chunks), _threads.blas_threads())
-    return out
-
-
-def _conv2d_backward_in_tensor_ops(g, x, weight, geometry):
-    """(dL/dx, dL/dweight) of conv2d in Tensor ops, recorded for double backprop."""
-    kh, kw, stride, padding = geometry
-    in_channels, out_channels = weight.shape[:2]
-    g2d = reshape(transpose(g, (1, 0, 2, 3)), (out_channels, -1))  # (OC, N*OH*OW)
-    weight_rows = reshape(transpose(weight, (1, 0, 2, 3)), (out_channels, -1))
-    grad_x = col2im(matmul(transpose(weight_rows), g2d), x.shape, (kh, kw), stride, padding) \
-        if x.requires_grad else None
-    grad_weight = None
-    if weight.requires_grad:
-        grad_rows = matmul(g2d, transpose(im2col(x, (kh, kw), stride, padding)))  # (OC, C*KH*KW)
-        grad_weight = transpose(reshape(grad_rows, (out_channels, in_channels, kh, kw)), (1, 0, 2, 3))
-    return grad_x, grad_weight
-
-
-def _conv2d_backward_in_arrays(g, x, weight, geometry):
-    """The same gradients as :func:`_conv2d_backward_in_tensor_ops`, computed on arrays.
-
-    In the row layout of the forward pass (``rows = im2row(x_padded)``, one row per
-    output pixel, and ``g_pixels`` the upstream gradient in NHWC order, one row per
-    output pixel too), the gradients are
-
-        dL/dW_matrix = rows^T @ g_pixels,    dL/dx_padded = row2im(g_pixels @ W_matrix^T),
-
-    computed a chunk of images at a time, like the forward pass. Each chunk unfolds its
-    images again (cheaper than keeping the whole batch's rows in the graph) and writes its
-    own term of the weight gradient; the terms are summed in chunk order at the end, so
-    the result does not depend on which thread ran which chunk.
-    """
-    kh, kw, stride, padding = geometry
-    in_channels, out_channels = weight.shape[:2]
-    n_batch, _, out_h, out_w = g.shape
-    _, _, height, width = x.shape
-    window, pixels = kh * kw * in_channels, out_h * out_w
-    chunks = _batch_chunks(n_batch, pixels * window * g.dtype.itemsize)
-    if weight.requires_grad:
-        grad_terms = np.empty((len(chunks), window, out_channels), dtype=g.dtype)
-    if x.requires_grad:
-        weight_matrix_t = weight.data.transpose(1, 2, 3, 0).reshape(out_channels, window)  # W_matrix^T
-        grad_x = np.empty(x.shape, dtype=g.dtype)
-
-    def backward_chunk(i):
-        start, stop = chunks[i]
-        g_pixels = np.ascontiguousarray(g[start:stop].transpose(0, 2, 3, 1)).reshape(-1, out_channels)
-        if weight.requires_grad:
-            rows = _kernels.im2row(_padded_nhwc(x.data[start:stop], padding), kh, kw, stride)
-            np.matmul(rows.T, g_pixels, out=grad_terms[i])
-        if x.requires_grad:
-            padded_shape = (stop - start, height + 2 * padding, width + 2 * padding, in_channels)
-            grad_x_padded = _kernels.row2im(g_pixels @ weight_matrix_t, padded_shape, kh, kw, stride)
-            inside = grad_x_padded[:, padding:padding + height, padding:padding + width, :]
-            grad_x[start:stop] = inside.transpose(0, 3, 1, 2)  # NHWC -> NCHW
-
-    _threads.run_chunks(backward_chunk, len(chunks), _threads.blas_threads())
-    grad_weight = None
-    if weight.requires_grad:
-        grad_matrix = grad_terms.sum(axis=0)  # (KH*KW*C, OC), rows (ky, kx, c)
-        grad_weight = Tensor(np.ascontiguousarray(
-            grad_matrix.reshape(kh, kw, in_channels, out_channels).transpose(2, 3, 0, 1)))
-    return (Tensor(grad_x) if x.requires_grad else None), grad_weight
 
 
 def _pool_windows(x: Tensor, function: str, kernel_size, stride, padding):
     """Validate a pooling call and unfold every channel of every image separately.
 
-    Returns (windows, (kh, kw, stride, padding), out_shape): ``windows`` has shape
+    Returns (windows, (kernel, stride, padding), out_shape): ``windows`` has shape
     (KH*KW, N*C, OH*OW), one row per position in the window, and ``out_shape`` is
-    (N, C, OH, OW).
+    (N, C, OH, OW). Padding (a pair)
+    is refused above half the kernel, so that every window holds a pixel of ``x``.
     """
     x = as_tensor(x)
     _check_image(x, function)
-    kh, kw = _kernel_pair(kernel_size)
-    if stride is None:  # non-overlapping windows
-        if kh != kw:
-            raise ValueError(f"{function}: give stride explicitly for a non-square kernel {kernel_size}")
-        stride = kh
-    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
-    if 2 * padding > builtins.min(kh, kw):
-        raise ValueError(
-            f"{function}: padding must be at most half the kernel size, got padding={padding} "
-            f"for kernel_size={kernel_size}"
-        )
+    stride = kernel_size if stride is None else stride  # non-overlapping windows
+    kernel, stride, padding, (out_h, out_w) = _window_geometry(x.shape, kernel_size, stride, padding)
+    _check_pool_padding(kernel, padding, function)
     n_batch, channels, height, width = x.shape
-    out_h = _kernels.conv_output_size(height, kh, stride, padding, "height")
-    out_w = _kernels.conv_output_size(width, kw, stride, padding, "width")
     # Channels pool independently: treat each of the N*C planes as a one-channel image,
     # so that column (n*C + c)*OH*OW + oh*OW + ow of im2col is output pixel (n, c, oh, ow).
     planes = reshape(x, (n_batch * channels, 1, height, width))
-    windows = reshape(im2col(planes, (kh, kw), stride, padding), (kh * kw, n_batch * channels, out_h * out_w))
-    return windows, (kh, kw, stride, padding), (n_batch, channels, out_h, out_w)
+    windows = reshape(im2col(planes, kernel, stride, padding), (kernel[0] * kernel[1], n_batch * channels, out_h * out_w))
+    return windows, (kernel, stride, padding), (n_batch, channels, out_h, out_w)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
-    """Max pooling: the largest value in each KH x KW window (Deep Learning, sec. 9.3).
+    """Max pooling: the largest value in each KH x KW window (Deep Learning, draft and
+    published book sec. 9.3).
 
     Parameters
     ----------
     x : Tensor of shape (N, C, H, W)
     kernel_size : int or (int, int)
-    stride : int, optional
+    stride : int or (int, int), optional
         Defaults to the kernel size (non-overlapping windows).
-    padding : int
-        Implicit padding with -inf (never the maximum), at most half the kernel size,
-        so every window holds at least one pixel of ``x``.
+    padding : int or (int, int)
+        Implicit padding with -inf (never the maximum), at most half the kernel size on
+        each axis, so every window holds at least one pixel of ``x``.
 
     Returns
     -------
-    Tensor of shape (N, C, OH, OW). The gradient flows to the maximal pixel of each
-    window (shared equally among exact ties, a valid subgradient).
+    Tensor of shape (N, C, OH, OW). The gradient flows to the maximal pixels of each
+    window, shared equally among exact ties (PyTorch gives it all to one of them; both
+    are valid subgradients, see :func:`max`).
     """
-    windows, (kh, kw, stride, padding), out_shape = _pool_windows(x, "max_pool2d", kernel_size, stride, padding)
-    if padding:
+    windows, (kernel, stride, padding), out_shape = _pool_windows(x, "max_pool2d", kernel_size, stride, padding)
+    if any(padding):
         # the window positions that fall on the padding: the zeros in an unfolded image of ones
         ones = np.ones((1, 1) + as_tensor(x).shape[2:], dtype=windows.dtype)
-        outside = _kernels.im2col(ones, kh, kw, stride, padding) == 0  # (KH*KW, OH*OW)
+        outside = _unfold(ones, kernel, stride, padding) == 0  # (KH*KW, OH*OW)
         windows = where(outside[:, None, :], -np.inf, windows)
     return reshape(max(windows, axis=0), out_shape)
 
@@ -860,9 +792,10 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     """Average pooling: the mean of each KH x KW window.
 
     Zero padding counts in the average (each output divides by KH*KW), as in PyTorch's
-    default ``count_include_pad=True``. ``stride`` defaults to the kernel size.
+    default ``count_include_pad=True``. ``stride`` defaults to the kernel size;
+    ``kernel_size``, ``stride`` and ``padding`` are ints or (height, width) pairs.
 
     Returns a Tensor of shape (N, C, OH, OW).
     """
-    windows, (kh, kw, _, _), out_shape = _pool_windows(x, "avg_pool2d", kernel_size, stride, padding)
+    windows, ((kh, kw), _, _), out_shape = _pool_windows(x, "avg_pool2d", kernel_size, stride, padding)
     return reshape(sum(windows, axis=0) * (1.0 / (kh * kw)), out_shape)

@@ -20,14 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from minireg import functional as F
+from minireg.checks import check_choice
 from minireg.tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_reduction(reduction):
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def _reduce(per_example, reduction):
@@ -65,9 +61,11 @@ def _target_like(target, like, name, role):
 
 
 def _check_probabilities(values, name):
-    """Values in [0, 1] (NaN fails too)."""
+    """Values in [0, 1], NaN refused by name."""
+    if np.isnan(values).any():
+        raise ValueError(f"{name} must lie in [0, 1]; found NaN")
     if not np.all((values >= 0) & (values <= 1)):
-        raise ValueError(f"{name} must lie in [0, 1]; found values from {np.nanmin(values)} to {np.nanmax(values)}")
+        raise ValueError(f"{name} must lie in [0, 1]; found values from {values.min()} to {values.max()}")
 
 
 def cross_entropy(logits, target, reduction="mean"):
@@ -79,6 +77,11 @@ def cross_entropy(logits, target, reduction="mean"):
 
     A hard target (class index c) is the one-hot q = e_c, giving -log softmax(z)_c,
     the negative log-likelihood of the correct class.
+
+    A logit of -inf (a class masked out) contributes nothing when its class has target
+    probability 0, as in the limit; the loss is +inf only where the target puts
+    probability on such a class. (PyTorch agrees for hard targets and returns NaN for
+    soft ones.)
 
     Parameters
     ----------
@@ -94,7 +97,7 @@ def cross_entropy(logits, target, reduction="mean"):
     Tensor
         A scalar, or shape (N,) for ``reduction="none"``.
     """
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", REDUCTIONS)
     logits = _float_tensor(logits, "logits")
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (N, K), got shape {logits.shape}")
@@ -111,7 +114,10 @@ def cross_entropy(logits, target, reduction="mean"):
                 f"target class indices must lie in [0, {n_classes}), got values from "
                 f"{labels.min()} to {labels.max()}"
             )
-        probabilities = Tensor(np.eye(n_classes, dtype=logits.dtype)[labels])
+        # -log softmax(z)_c, picked out rather than summed against a one-hot row, so that a
+        # logit of -inf on another class (a masked class) adds 0, not 0 * -inf = NaN
+        log_probabilities = F.log_softmax(logits, axis=1)
+        per_example = F.neg(F.getitem(log_probabilities, (np.arange(n_examples), labels)))
     elif target_dtype.kind == "f":
         probabilities = _target_like(target, logits, "target", "logits")
         values = probabilities.data
@@ -122,12 +128,15 @@ def cross_entropy(logits, target, reduction="mean"):
                 "soft target rows must sum to 1 (a probability vector per example); "
                 f"row sums range from {row_sums.min()} to {row_sums.max()}"
             )
+        log_probabilities = F.log_softmax(logits, axis=1)
+        masked = np.isneginf(log_probabilities.data) & (values == 0)
+        if masked.any():  # a class of probability 0 with a logit of -inf adds 0 (0 log 0 = 0), not NaN
+            log_probabilities = F.where(masked, 0.0, log_probabilities)
+        per_example = F.neg(F.sum(probabilities * log_probabilities, axis=1))
     else:
         raise TypeError(
             f"target must hold integer class indices (N,) or float probabilities (N, K), got dtype {target_dtype}"
         )
-    log_probabilities = F.log_softmax(logits, axis=1)
-    per_example = F.neg(F.sum(probabilities * log_probabilities, axis=1))
     return _reduce(per_example, reduction)
 
 
@@ -141,7 +150,7 @@ def mse_loss(pred, target, reduction="mean"):
     reduction : {"mean", "sum", "none"}
         ``"none"`` returns the elementwise squared errors.
     """
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", REDUCTIONS)
     pred = _float_tensor(pred, "pred")
     target = _target_like(target, pred, "target", "pred")
     difference = pred - target
@@ -163,7 +172,7 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     reduction : {"mean", "sum", "none"}
         Over every element.
     """
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", REDUCTIONS)
     logits = _float_tensor(logits, "logits")
     target = _target_like(target, logits, "target", "logits")
     _check_probabilities(target.data, "target")
@@ -190,7 +199,7 @@ def binary_cross_entropy(probs, target, reduction="mean"):
     target : array_like or Tensor of the same shape, values in [0, 1]
     reduction : {"mean", "sum", "none"}
     """
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", REDUCTIONS)
     probs = _float_tensor(probs, "probs")
     _check_probabilities(probs.data, "probs")
     target = _target_like(target, probs, "target", "probs")

@@ -148,3 +148,34 @@ def test_bad_inputs_and_hyperparameters_are_named():
         nn.BatchNorm1d(3, eps=0)
     with pytest.raises(ValueError, match="num_features"):
         nn.BatchNorm2d(0)
+
+
+def test_inputs_of_another_float_dtype_are_refused_and_integers_converted():
+    layer = nn.BatchNorm1d(2)
+    with pytest.raises(TypeError, match="float32 weights but got a float64 input"):
+        layer(np.ones((3, 2)))
+    layer.eval()
+    with pytest.raises(TypeError, match="float64 input"):  # evaluation used to cast the statistics instead
+        nn.BatchNorm1d(2, affine=False).eval()(np.ones((3, 2)))
+    out = layer(np.array([[1, 2], [3, 4]]))  # integers: computed in the layer's float32, not cast to int
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, np.array([[1, 2], [3, 4]]) / np.sqrt(1 + 1e-5), rtol=1e-6)
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    (dict(eps=float("inf")), ValueError, r"eps must be a finite number in \(0.0, inf\)"),
+    (dict(eps=float("nan")), ValueError, "eps must be a finite number"),
+    (dict(eps=-1e-5), ValueError, "eps"),
+    (dict(momentum=float("nan")), ValueError, r"momentum must be a finite number in \[0.0, 1.0\]"),
+    (dict(momentum=-0.1), ValueError, "momentum"),
+    (dict(momentum=True), TypeError, "momentum"),
+    (dict(num_features=2.0), TypeError, "num_features must be an integer"),
+    (dict(num_features=True), TypeError, "num_features must be an integer"),
+    (dict(affine="yes"), TypeError, "affine must be True or False"),
+    (dict(dtype=np.float16), TypeError, "dtype must be float32 or float64, got float16"),
+])
+@pytest.mark.parametrize("layer", [nn.BatchNorm1d, nn.BatchNorm2d])
+def test_every_constructor_argument_is_checked(layer, arguments, error, message):
+    arguments = {"num_features": 3, **arguments}
+    with pytest.raises(error, match=message):
+        layer(**arguments)

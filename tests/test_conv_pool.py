@@ -1,4 +1,5 @@
-"""conv2d, max_pool2d, avg_pool2d and the im2col / col2im Tensor ops (minireg.functional).
+"""conv2d, max_pool2d, avg_pool2d and the im2col / col2im Tensor ops (minireg.functional,
+with conv2d's fast path in minireg.conv_fast).
 
 References: PyTorch CPU (outputs and input/weight/bias gradients; float64 tight, float32
 loose), central finite differences in float64 (first order), and finite differences of
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from minireg import conv_fast
 from minireg import functional as F
 from minireg import kernels
 from minireg.gradcheck import check_gradients, check_hessian_vector
@@ -30,6 +32,11 @@ CONV_CASES = [
     (3, 1, 5, 5, 2, 5, 5, 1, 2),
     (2, 2, 9, 7, 3, 4, 3, 3, 2),
     (2, 4, 6, 6, 5, 1, 1, 2, 0),
+    # (height, width) pairs for stride and padding; unequal strides take the kernels' gcd path
+    (2, 3, 9, 8, 4, 3, 2, (2, 1), (1, 0)),
+    (2, 2, 10, 9, 3, 3, 3, (1, 3), (2, 1)),
+    (1, 2, 9, 11, 2, 2, 3, (3, 2), (0, 1)),
+    (2, 2, 8, 8, 3, 3, 3, (2, 2), (1, 1)),
 ]
 
 
@@ -86,18 +93,39 @@ def test_conv2d_without_bias_matches_torch():
         np.testing.assert_allclose(mine.data, reference, rtol=1e-10, atol=1e-11)
 
 
-@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), (1, 2)])
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), (1, 2), ((2, 1), (0, 1))])
 def test_conv2d_gradients_match_finite_differences(stride, padding):
     rng = np.random.default_rng(3)
     inputs = [rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((2, 3, 3, 2)), rng.standard_normal(3)]
     check_gradients(lambda x, w, b: F.conv2d(x, w, b, stride, padding), inputs)
 
 
-def test_conv2d_hessian_vector_product_matches_finite_differences():
+@pytest.mark.parametrize("stride, padding", [(2, 1), ((1, 2), (1, 0))])
+def test_conv2d_hessian_vector_product_matches_finite_differences(stride, padding):
     """conv2d is bilinear in (x, weight); through tanh the Hessian has every block."""
     rng = np.random.default_rng(4)
     inputs = [rng.standard_normal((2, 2, 4, 5)), 0.5 * rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(3)]
-    check_hessian_vector(lambda x, w, b: F.tanh(F.conv2d(x, w, b, stride=2, padding=1)), inputs)
+    check_hessian_vector(lambda x, w, b: F.tanh(F.conv2d(x, w, b, stride=stride, padding=padding)), inputs)
+
+
+def test_conv2d_hessian_vector_product_with_pairs_matches_torch():
+    """H v of sum(tanh(conv2d(x, w))^2) in (x, w), stride and padding as (height, width)
+    pairs, against torch.autograd.grad with create_graph=True."""
+    rng = np.random.default_rng(9)
+    x, w = rng.standard_normal((2, 2, 7, 6)), 0.5 * rng.standard_normal((2, 3, 3, 2))
+    vx, vw = rng.standard_normal(x.shape), rng.standard_normal(w.shape)
+    stride, padding = (2, 1), (1, 0)
+    xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    gx, gw = grad((F.tanh(F.conv2d(xt, wt, stride=stride, padding=padding)) ** 2).sum(), [xt, wt],
+                  create_graph=True)
+    hx, hw = grad((gx * vx).sum() + (gw * vw).sum(), [xt, wt])
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(torch_weight(w), requires_grad=True)
+    out = torch.nn.functional.conv2d(tx, tw, stride=stride, padding=padding)
+    tgx, tgw = torch.autograd.grad((torch.tanh(out) ** 2).sum(), [tx, tw], create_graph=True)
+    thx, thw = torch.autograd.grad((tgx * torch.tensor(vx)).sum() + (tgw * torch.tensor(torch_weight(vw))).sum(),
+                                   [tx, tw])
+    np.testing.assert_allclose(hx.data, thx.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hw.data, thw.numpy().transpose(1, 0, 2, 3), rtol=1e-10, atol=1e-12)
 
 
 def test_input_gradient_penalty_through_conv2d_is_differentiable():
@@ -125,7 +153,9 @@ def test_input_gradient_penalty_through_conv2d_is_differentiable():
 # ---- im2col / col2im as Tensor ops ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kernel_size, stride, padding", [(3, 1, 1), ((2, 3), 2, 0), (3, 3, 2)])
+@pytest.mark.parametrize("kernel_size, stride, padding", [
+    (3, 1, 1), ((2, 3), 2, 0), (3, 3, 2), ((3, 2), (1, 2), (2, 0)), (2, (3, 2), (0, 1)),
+])
 def test_im2col_and_col2im_ops_have_each_other_as_gradient(kernel_size, stride, padding):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 2, 5, 6))
@@ -146,10 +176,21 @@ def test_im2col_op_agrees_with_the_kernel_and_keeps_float32():
     np.testing.assert_array_equal(back.data, kernels.col2im_numpy(cols.data, x.shape, 3, 3, 1, 1))
 
 
+@pytest.mark.parametrize("stride, padding", [((2, 1), (1, 0)), ((1, 3), (0, 2)), ((2, 3), (1, 1))])
+def test_im2col_with_pairs_is_torch_unfold(stride, padding):
+    """im2col with (height, width) pairs holds torch.nn.functional.unfold's numbers
+    (torch puts the batch first: (N, C*KH*KW, OH*OW))."""
+    x = np.random.default_rng(10).standard_normal((2, 3, 7, 8))
+    cols = F.im2col(Tensor(x), (3, 2), stride, padding)
+    reference = torch.nn.functional.unfold(torch.tensor(x), (3, 2), padding=padding, stride=stride).numpy()
+    np.testing.assert_array_equal(cols.data, reference.transpose(1, 0, 2).reshape(cols.shape))
+
+
 # ---- pooling ----------------------------------------------------------------------------------
 
 # (kernel_size, stride, padding)
-POOL_CASES = [(2, None, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0), (3, None, 0), ((2, 3), 2, 1)]
+POOL_CASES = [(2, None, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0), (3, None, 0), ((2, 3), 2, 1),
+              ((2, 3), None, 0), ((3, 2), (2, 1), (1, 0)), (3, (1, 2), (0, 1)), ((3, 3), (3, 2), (1, 1))]
 
 
 def run_pool_both(pool, torch_pool, case, dtype, seed=0):
@@ -187,12 +228,26 @@ def test_pooling_matches_torch_in_float32_and_stays_float32(pool, torch_pool):
 
 
 @pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d], ids=["max", "avg"])
-@pytest.mark.parametrize("kernel_size, stride, padding", [(2, None, 0), (3, 2, 1)])
+@pytest.mark.parametrize("kernel_size, stride, padding", [(2, None, 0), (3, 2, 1), ((3, 2), (1, 2), (1, 0))])
 def test_pooling_gradients_match_finite_differences(pool, kernel_size, stride, padding):
     x = np.random.default_rng(8).standard_normal((2, 2, 5, 6))
     check_gradients(lambda t: pool(t, kernel_size, stride, padding), [x])
     # pooling is piecewise linear: the Hessian of a square through it is still exact
     check_hessian_vector(lambda t: pool(t, kernel_size, stride, padding) ** 2, [x])
+
+
+@pytest.mark.parametrize("pool, torch_pool", POOLS, ids=["max", "avg"])
+def test_pooling_hessian_vector_product_with_pairs_matches_torch(pool, torch_pool):
+    rng = np.random.default_rng(11)
+    x, v = rng.standard_normal((2, 2, 7, 6)), rng.standard_normal((2, 2, 7, 6))
+    settings = dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0))
+    xt = Tensor(x, requires_grad=True)
+    g = grad((F.tanh(pool(xt, **settings)) ** 2).sum(), xt, create_graph=True)
+    hv = grad((g * v).sum(), xt)
+    tx = torch.tensor(x, requires_grad=True)
+    tg, = torch.autograd.grad((torch.tanh(torch_pool(tx, **settings)) ** 2).sum(), [tx], create_graph=True)
+    thv, = torch.autograd.grad((tg * torch.tensor(v)).sum(), [tx])
+    np.testing.assert_allclose(hv.data, thv.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_max_pool_padding_is_never_the_maximum():
@@ -235,6 +290,14 @@ def test_conv2d_rejects_bad_arguments():
         F.conv2d(Tensor(np.zeros((2, 3, 2, 2), dtype=np.float32)), w)
     with pytest.raises(TypeError, match="float32 or float64"):
         F.conv2d(Tensor(np.zeros((2, 3, 6, 6), dtype=np.int64)), w)
+    with pytest.raises(ValueError, match=r"stride\[0\] must be an integer >= 1"):
+        F.conv2d(x, w, stride=(0, 1))
+    with pytest.raises(ValueError, match=r"padding must be an integer or a pair \(height, width\)"):
+        F.conv2d(x, w, padding=(1, 1, 1))
+    with pytest.raises(TypeError, match="stride must be an integer or a pair"):
+        F.conv2d(x, w, stride=True)
+    with pytest.raises(ValueError, match="larger than the padded input width"):
+        F.conv2d(Tensor(np.zeros((2, 3, 6, 2), dtype=np.float32)), w, padding=(1, 0))
 
 
 @pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
@@ -242,14 +305,14 @@ def test_pooling_rejects_bad_arguments(pool):
     x = Tensor(np.zeros((1, 2, 6, 6)))
     with pytest.raises(ValueError, match="padding must be at most half the kernel size"):
         pool(x, 2, padding=2)
-    with pytest.raises(ValueError, match="kernel_size must be >= 1"):
+    with pytest.raises(ValueError, match="kernel_size must be an integer >= 1"):
         pool(x, 0)
-    with pytest.raises(TypeError, match="kernel_size must be an int or a pair"):
+    with pytest.raises(ValueError, match=r"kernel_size must be an integer or a pair \(height, width\)"):
         pool(x, (2, 2, 2))
     with pytest.raises(ValueError, match="stride"):
         pool(x, 2, stride=0)
-    with pytest.raises(ValueError, match="give stride explicitly"):
-        pool(x, (2, 3))
+    with pytest.raises(ValueError, match="padding must be at most half the kernel size"):
+        pool(x, (4, 2), padding=(2, 2))
     with pytest.raises(ValueError, match=r"x must have shape \(N, C, H, W\)"):
         pool(Tensor(np.zeros((2, 6, 6))), 2)
     with pytest.raises(ValueError, match="larger than the padded input"):
@@ -268,7 +331,7 @@ CHUNKINGS = {
 @pytest.mark.parametrize("chunking", list(CHUNKINGS))
 @pytest.mark.parametrize("use_compiled", [True, False])
 def test_conv2d_matches_torch_for_any_chunking(monkeypatch, chunking, use_compiled):
-    monkeypatch.setattr(F, "_batch_chunks", lambda n_batch, bytes_per_image: CHUNKINGS[chunking])
+    monkeypatch.setattr(conv_fast, "_batch_chunks", lambda n_batch, bytes_per_image: CHUNKINGS[chunking])
     previous = kernels.use_compiled(use_compiled)
     try:
         ours, theirs = run_conv_both((7, 3, 6, 5, 4, 3, 3, 2, 1), np.float64, seed=4)
@@ -282,7 +345,7 @@ def test_conv2d_matches_torch_for_any_chunking(monkeypatch, chunking, use_compil
     (128, 627_200), (128, 78_400), (7, 100), (7, 10**9), (1, 5), (0, 10), (300, 0),
 ])
 def test_batch_chunks_cover_the_batch_in_order(n_batch, bytes_per_image):
-    chunks = F._batch_chunks(n_batch, bytes_per_image)
+    chunks = conv_fast._batch_chunks(n_batch, bytes_per_image)
     if n_batch == 0:
         assert chunks == []
         return
@@ -290,8 +353,8 @@ def test_batch_chunks_cover_the_batch_in_order(n_batch, bytes_per_image):
     assert chunks[-1][1] == n_batch
     sizes = [stop - start for start, stop in chunks]
     assert all(size >= 1 for size in sizes)
-    assert all(size * bytes_per_image <= F._CONV_CHUNK_BYTES for size in sizes) or max(sizes) == 1
-    assert len(chunks) >= min(n_batch, F._CONV_MIN_CHUNKS)  # enough chunks to share among threads
+    assert all(size * bytes_per_image <= conv_fast._CONV_CHUNK_BYTES for size in sizes) or max(sizes) == 1
+    assert len(chunks) >= min(n_batch, conv_fast._CONV_MIN_CHUNKS)  # enough chunks to share among threads
 
 
 def test_conv2d_gives_the_same_bits_on_one_thread_and_on_two():

@@ -16,6 +16,7 @@ import inspect
 import numpy as np
 import pytest
 import scipy.special
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -86,6 +87,12 @@ CASES += [
     case("power", "cube", lambda x: F.power(x, 3), [(normal, (4,))], lambda x: x ** 3),
     case("power", "half", lambda x: F.power(x, 0.5), [(positive, (2, 3))], np.sqrt),
     case("power", "negative", lambda x: F.power(x, -1.5), [(positive, (5,))], lambda x: x ** -1.5),
+    case("power", "tensor-exponent", F.power, [(positive, (2, 3)), (normal, (2, 3))], np.power),
+    case("power", "broadcast-exponent", lambda x, p: x ** p, [(positive, (3, 4)), (normal, (4,))], np.power),
+    case("power", "number-base", lambda p: 2.0 ** p, [(normal, (2, 3))], lambda p: 2.0 ** p),
+    case("clip", "both", lambda x: F.clip(x, -0.25, 0.35), [(distinct, (3, 4))], lambda x: np.clip(x, -0.25, 0.35)),
+    case("clip", "low", lambda x: x.clip(low=0.05), [(distinct, (3, 4))], lambda x: np.clip(x, 0.05, None)),
+    case("clip", "high", lambda x: F.clip(x, high=-0.15), [(distinct, (3, 4))], lambda x: np.clip(x, None, -0.15)),
     case("exp", "2d", F.exp, [(normal, (2, 3))], np.exp),
     case("log", "2d", F.log, [(positive, (2, 3))], np.log),
     case("log1p", "1d", F.log1p, [(positive, (5,))], np.log1p),
@@ -106,6 +113,8 @@ CASES += [
     case("var", "axis0-keepdims", lambda x: F.var(x, axis=0, keepdims=True), [(normal, (3, 4))],
          lambda x: np.var(x, axis=0, keepdims=True)),
     case("var", "ddof1", lambda x: F.var(x, axis=1, ddof=1), [(normal, (3, 4))], lambda x: np.var(x, axis=1, ddof=1)),
+    case("var", "method-ddof2", lambda x: x.var(0, True, 2), [(normal, (5, 3))],
+         lambda x: np.var(x, axis=0, keepdims=True, ddof=2)),
     case("max", "all", F.max, [(distinct, (3, 4))], np.max),
     case("max", "axis1", lambda x: F.max(x, axis=1), [(distinct, (3, 4))], lambda x: np.max(x, axis=1)),
     case("max", "axes-keepdims", lambda x: F.max(x, axis=(0, 2), keepdims=True), [(distinct, (2, 3, 4))],
@@ -309,6 +318,38 @@ def test_maximum_tie_gives_the_gradient_to_one_operand_only():
     np.testing.assert_array_equal(a.grad.data, [1.0, 1.0])
 
 
+# The subgradients minireg picks at kinks, beside PyTorch's (docs/autograd.md, "Kinks"): each
+# row is (op on minireg Tensors, op on torch tensors, input values, minireg's gradient,
+# PyTorch's gradient), for the gradient of sum(op(x)).
+KINKS = [
+    ("max ties", lambda x: F.max(x), lambda x: x.max(), [1.0, 3.0, 3.0], [0, 0.5, 0.5], [0, 0.5, 0.5]),
+    ("max ties on an axis", lambda x: F.max(x, axis=0), lambda x: x.max(dim=0).values,
+     [1.0, 3.0, 3.0], [0, 0.5, 0.5], [0, 1, 0]),
+    ("min ties", lambda x: F.min(x), lambda x: x.min(), [2.0, 2.0, 5.0], [0.5, 0.5, 0], [0.5, 0.5, 0]),
+    ("maximum tie (x, 1)", lambda x: F.maximum(x, 1.0), lambda x: torch.maximum(x, torch.tensor(1.0, dtype=x.dtype)),
+     [1.0, 2.0], [1, 1], [0.5, 1]),
+    ("minimum tie (x, 1)", lambda x: F.minimum(x, 1.0), lambda x: torch.minimum(x, torch.tensor(1.0, dtype=x.dtype)),
+     [1.0, 0.0], [1, 1], [0.5, 1]),
+    ("abs at 0", F.abs, torch.abs, [0.0, -2.0], [0, -1], [0, -1]),
+    ("relu at 0", F.relu, torch.relu, [0.0, 2.0], [0, 1], [0, 1]),
+    ("clip at the bounds", lambda x: F.clip(x, 0.0, 1.0), lambda x: torch.clamp(x, 0.0, 1.0),
+     [0.0, 1.0, 2.0], [1, 1, 0], [1, 1, 0]),
+    ("max_pool2d ties", lambda x: F.max_pool2d(F.reshape(x, (1, 1, 2, 2)), 2),
+     lambda x: torch.nn.functional.max_pool2d(x.reshape(1, 1, 2, 2), 2), [1.0, 1.0, 0.0, 1.0],
+     [1 / 3, 1 / 3, 0, 1 / 3], [1, 0, 0, 0]),
+]
+
+
+@pytest.mark.parametrize("kink, ours, theirs, values, our_gradient, torch_gradient", KINKS, ids=[k[0] for k in KINKS])
+def test_kinks_take_the_documented_subgradient(kink, ours, theirs, values, our_gradient, torch_gradient):
+    x = Tensor(np.array(values), requires_grad=True)
+    F.sum(ours(x)).backward()
+    np.testing.assert_allclose(x.grad.data, our_gradient, rtol=1e-15)
+    tx = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    theirs(tx).sum().backward()
+    np.testing.assert_allclose(tx.grad.numpy(), torch_gradient, rtol=1e-15)
+
+
 def test_repeated_integer_indices_accumulate_in_two_dimensions():
     x = Tensor(np.zeros((2, 3)), requires_grad=True)
     rows, cols = np.array([0, 0, 1, 0]), np.array([1, 1, 2, 1])
@@ -461,8 +502,129 @@ def test_axis_and_permutation_errors():
         F.broadcast_to(x, (4, 3))
 
 
-def test_power_needs_a_number_exponent():
-    with pytest.raises(TypeError, match="exponent"):
-        F.power(Tensor(np.ones(2)), Tensor(np.ones(2)))
-    with pytest.raises(TypeError, match="exponent"):
-        F.power(Tensor(np.ones(2)), np.ones(2))
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: F.sum(x, axis=True), TypeError, "axis must be an integer"),  # was axis 1
+    (lambda x: F.max(x, axis=(0, np.True_)), TypeError, "axis must be an integer"),
+    (lambda x: F.mean(x, axis=1.0), TypeError, "axis must be an integer"),
+    (lambda x: F.softmax(x, axis=True), TypeError, "axis must be an integer"),
+    (lambda x: F.logsumexp(x, axis=2), ValueError, "axis=2 is out of range"),
+    (lambda x: F.log_softmax(x, axis=-3), ValueError, "axis=-3 is out of range"),
+    (lambda x: F.stack([x, x], axis=4), ValueError, "axis=4 is out of range"),  # was taken modulo 4
+    (lambda x: F.swapaxes(x, 0, 2), ValueError, "axis2=2 is out of range"),
+])
+def test_axes_are_integers_in_range(call, error, message):
+    with pytest.raises(error, match=message):
+        call(Tensor(np.ones((2, 3))))
+
+
+def test_stack_takes_a_new_last_axis_and_negative_axes():
+    a, b = Tensor(np.ones((2, 3))), Tensor(np.zeros((2, 3)))
+    assert F.stack([a, b], axis=2).shape == (2, 3, 2)
+    assert F.stack([a, b], axis=-3).shape == (2, 2, 3)
+
+
+def test_power_refuses_a_non_finite_or_non_numeric_exponent():
+    with pytest.raises(ValueError, match="power: exponent must be a finite number"):
+        F.power(Tensor(np.ones(2)), float("nan"))
+    with pytest.raises(ValueError, match="power: exponent must be a finite number"):
+        Tensor(np.ones(2)) ** float("inf")
+    with pytest.raises(TypeError, match="power: exponent"):
+        F.power(Tensor(np.ones(2)), "2")
+
+
+def test_clip_refuses_bad_bounds():
+    x = Tensor(np.ones(2))
+    with pytest.raises(ValueError, match="give low, high or both"):
+        F.clip(x)
+    with pytest.raises(ValueError, match=r"low must be <= high, got low=1.0, high=0.0"):
+        x.clip(1.0, 0.0)
+    with pytest.raises(ValueError, match="clip: low must be a finite number"):
+        F.clip(x, float("nan"), 1.0)
+    with pytest.raises(TypeError, match="clip: high"):
+        F.clip(x, 0.0, True)
+
+
+def test_var_refuses_a_ddof_that_leaves_nothing_and_mean_of_nothing():
+    x = Tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="var: ddof=3 needs more than 3 values per variance, got 3"):
+        x.var(axis=1, ddof=3)
+    with pytest.raises(ValueError, match="var: ddof must be an integer >= 0"):
+        x.var(ddof=-1)
+    with pytest.raises(TypeError, match="var: ddof"):
+        x.var(ddof=True)
+    with pytest.raises(ValueError, match="mean: no values to average"):
+        F.mean(Tensor(np.ones((0, 3))), axis=0)
+
+
+@pytest.mark.parametrize("op, call", [
+    ("add", lambda a, b: a + b), ("sub", lambda a, b: a - b), ("mul", lambda a, b: a * b),
+    ("div", lambda a, b: a / b), ("maximum", F.maximum), ("minimum", F.minimum), ("power", lambda a, b: a ** b),
+])
+def test_broadcast_errors_name_the_op_and_both_shapes(op, call):
+    a, b = Tensor(np.ones((3, 4)), requires_grad=True), Tensor(np.ones((2, 4)))
+    with pytest.raises(ValueError, match=rf"{op}: shapes \(3, 4\) and \(2, 4\) do not broadcast"):
+        call(a, b)
+
+
+def test_where_broadcast_error_names_the_three_shapes():
+    with pytest.raises(ValueError, match=r"where: shapes \(3,\) \(condition\), \(3, 4\) and \(\)"):
+        F.where(np.ones(3, dtype=bool), Tensor(np.ones((3, 4))), 0.0)
+
+
+# ---- new ops against PyTorch in float64: value, gradient, Hessian-vector product -----------------
+
+TORCH_CASES = [
+    ("clip", lambda x: F.clip(x, -0.5, 0.7), lambda x: torch.clamp(x, -0.5, 0.7), [(3, 4)]),
+    ("clip-method-low", lambda x: x.clip(low=0.0), lambda x: torch.clamp(x, min=0.0), [(5,)]),
+    ("power-tensor", lambda x, p: x ** p, lambda x, p: x ** p, [(3, 4), (3, 4)]),
+    ("power-broadcast", F.power, torch.pow, [(2, 3), (3,)]),
+    ("rpow", lambda p: 2.0 ** p, lambda p: 2.0 ** p, [(4,)]),
+    ("var-ddof1", lambda x: x.var(1, True, 1), lambda x: x.var(dim=1, keepdim=True, correction=1), [(3, 5)]),
+    ("var-all-ddof0", lambda x: x.var(), lambda x: x.var(correction=0), [(2, 3)]),
+]
+
+
+@pytest.mark.parametrize("name, ours, theirs, shapes", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
+def test_new_ops_match_torch_to_second_order(name, ours, theirs, shapes):
+    """sum(w * tanh(op(...))): its value, gradient, and the Hessian-vector product from
+    double backprop, against torch.autograd.grad(create_graph=True)."""
+    rng = np.random.default_rng(12)
+    arrays = [rng.uniform(0.3, 2.0, shape) if name.startswith("power") and i == 0 else rng.standard_normal(shape)
+              for i, shape in enumerate(shapes)]
+    directions = [rng.standard_normal(shape) for shape in shapes]
+
+    tensors = [Tensor(a, requires_grad=True) for a in arrays]
+    out = ours(*tensors)
+    weights = rng.standard_normal(out.shape)
+    value = (F.tanh(out) * weights).sum()
+    grads = grad(value, tensors, create_graph=True)
+    hvp = grad(F.sum(F.stack([(g * v).sum() for g, v in zip(grads, directions)])), tensors)
+
+    torch_tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+    torch_out = theirs(*torch_tensors)
+    torch_value = (torch.tanh(torch_out) * torch.tensor(weights)).sum()
+    torch_grads = torch.autograd.grad(torch_value, torch_tensors, create_graph=True)
+    torch_hvp = torch.autograd.grad(sum((g * torch.tensor(v)).sum() for g, v in zip(torch_grads, directions)),
+                                    torch_tensors)
+    np.testing.assert_allclose(out.data, torch_out.detach().numpy(), rtol=1e-13)
+    for mine, reference in zip(grads, torch_grads):
+        np.testing.assert_allclose(mine.data, reference.detach().numpy(), rtol=1e-12, atol=1e-14)
+    for mine, reference in zip(hvp, torch_hvp):
+        np.testing.assert_allclose(mine.data, reference.numpy(), rtol=1e-11, atol=1e-13)
+
+
+def test_power_at_a_zero_base_has_pytorchs_exponent_gradient():
+    """d(x^p)/dp = x^p log x is 0 at x = 0, p >= 0 (the limit from x > 0; PyTorch's choice),
+    and d(x^p)/dx = 0 at x = 0, p = 0, with no NaN in the gradient or in its derivative."""
+    x0, p0 = np.array([0.0, 0.0, 1.5, 2.0]), np.array([2.0, 0.0, 0.5, -1.0])
+    x, p = Tensor(x0, requires_grad=True), Tensor(p0, requires_grad=True)
+    gx, gp = grad((x ** p).sum(), [x, p], create_graph=True)
+    tx, tp = torch.tensor(x0, requires_grad=True), torch.tensor(p0, requires_grad=True)
+    tgx, tgp = torch.autograd.grad((tx ** tp).sum(), [tx, tp], create_graph=True)
+    np.testing.assert_allclose(gp.data, tgp.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(gx.data, tgx.detach().numpy(), rtol=1e-14)
+    # second order: PyTorch's is NaN at x = 0; ours is the derivative of the 0 taken there
+    hp = grad(gp.sum(), p)
+    torch_hp = torch.autograd.grad(tgp.sum(), tp)[0].numpy()
+    np.testing.assert_allclose(hp.data[2:], torch_hp[2:], rtol=1e-14)
+    np.testing.assert_array_equal(hp.data[:2], [0.0, 0.0])

@@ -77,6 +77,42 @@ def test_cross_entropy_is_finite_and_exact_for_huge_logits():
     assert np.all(np.isfinite(logits_tensor.grad.data))
 
 
+def test_a_logit_of_minus_infinity_on_another_class_adds_nothing_as_in_torch():
+    """A masked class (logit -inf) that is not the target: a finite loss and gradient,
+    equal to PyTorch's; the target class masked: an infinite loss, as in PyTorch."""
+    logits = np.array([[1.0, -np.inf, 0.5], [2.0, 1.0, -np.inf], [-np.inf, 0.3, -1.0]])
+    labels = np.array([0, 1, 2])
+    z = Tensor(logits, requires_grad=True)
+    loss = losses.cross_entropy(z, labels)
+    loss.backward()
+    tz = torch.tensor(logits, requires_grad=True)
+    reference = TF.cross_entropy(tz, torch.tensor(labels))
+    reference.backward()
+    assert np.isfinite(loss.item())
+    np.testing.assert_allclose(loss.item(), reference.item(), rtol=1e-14)
+    np.testing.assert_allclose(z.grad.data, tz.grad.numpy(), rtol=1e-14, atol=1e-16)
+    on_target = losses.cross_entropy(Tensor(logits), np.array([1, 2, 0]), reduction="none")
+    assert np.all(np.isinf(on_target.data)) and np.all(on_target.data > 0)
+
+
+def test_soft_targets_with_zero_probability_on_a_masked_class_stay_finite():
+    """0 log 0 = 0: PyTorch returns NaN here (with the right gradient); minireg returns the
+    limit, -sum over the classes of positive probability, and PyTorch's gradient."""
+    logits = np.array([[1.0, -np.inf, 0.5], [2.0, 1.0, -np.inf]])
+    target = np.array([[0.7, 0.0, 0.3], [0.5, 0.5, 0.0]])
+    z = Tensor(logits, requires_grad=True)
+    loss = losses.cross_entropy(z, target, reduction="none")
+    log_p = scipy_log_softmax(logits, axis=1)
+    expected = -(target * np.where(target > 0, log_p, 0.0)).sum(axis=1)
+    np.testing.assert_allclose(loss.data, expected, rtol=1e-14)
+    loss.sum().backward()
+    tz = torch.tensor(logits, requires_grad=True)
+    TF.cross_entropy(tz, torch.tensor(target), reduction="sum").backward()
+    np.testing.assert_allclose(z.grad.data, tz.grad.numpy(), rtol=1e-14, atol=1e-16)
+    # probability on the masked class: the loss is infinite
+    assert np.isposinf(losses.cross_entropy(Tensor(logits), np.array([[0.5, 0.5, 0.0]] * 2)).item())
+
+
 @pytest.mark.parametrize("soft", [False, True])
 def test_cross_entropy_first_and_second_order(soft):
     target = soft_targets(3, 4) if soft else np.array([0, 3, 1])
@@ -170,6 +206,14 @@ def test_targets_are_validated_with_clear_messages():
         losses.cross_entropy(logits, np.ones((3, 4)) * 0.5)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         losses.cross_entropy(logits, np.array([[1.5, -0.5, 0, 0]] * 3))
+    with pytest.raises(ValueError, match=r"soft target probabilities must lie in \[0, 1\]; found NaN"):
+        losses.cross_entropy(logits, np.array([[np.nan, 0.5, 0.5, 0]] * 3))
+    with pytest.raises(ValueError, match="target must lie in .*found NaN"):
+        losses.binary_cross_entropy_with_logits(logits, np.full((3, 4), np.nan))
+    with pytest.raises(ValueError, match="probs must lie in .*found NaN"):
+        losses.binary_cross_entropy(Tensor(np.full((3, 4), np.nan)), np.zeros((3, 4)))
+    with pytest.raises(TypeError, match="target must hold integer class indices"):
+        losses.cross_entropy(logits, np.array([True, False, True]))  # booleans are not class indices
     with pytest.raises(ValueError, match="target has shape"):
         losses.cross_entropy(logits, soft_targets(3, 5))
     with pytest.raises(ValueError, match=r"\(N, K\)"):

@@ -78,7 +78,7 @@ def test_linear_rejects_wrong_input_and_bad_sizes():
         layer(np.ones((4, 3)))
     with pytest.raises(ValueError, match="out_features"):
         nn.Linear(3, 0)
-    with pytest.raises(ValueError, match="in_features"):
+    with pytest.raises(TypeError, match="in_features"):  # a wrong type: TypeError (minireg.checks)
         nn.Linear(2.5, 3)
 
 
@@ -184,7 +184,7 @@ def test_residual_with_a_projection_shortcut():
 # ---- Conv2d and pooling (over minireg.functional.conv2d / max_pool2d / avg_pool2d) -------------
 
 
-@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 2), (2, 1)])
+@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 2), (2, 1), ((2, 1), (0, 2)), ((1, 3), 1)])
 def test_conv2d_matches_torch(stride, padding):
     layer = nn.Conv2d(3, 4, kernel_size=3, stride=stride, padding=padding, rng=0)
     assert layer.weight.shape == (3, 4, 3, 3)  # (in, out, kh, kw)
@@ -239,6 +239,44 @@ def test_conv2d_rejects_wrong_channels():
         nn.Conv2d(3, 4, kernel_size=(3, 3, 3))
 
 
+@pytest.mark.parametrize("make", [
+    lambda: nn.Parameter(np.zeros(3, dtype=np.float16)),
+    lambda: nn.Parameter([1.0, 2.0], dtype=np.float16),
+    lambda: nn.Linear(3, 2, dtype=np.float16),
+    lambda: nn.Maxout(3, 2, 2, dtype=np.float16),
+    lambda: nn.BatchNorm1d(3, dtype=np.float16),
+    lambda: nn.Linear(3, 2, dtype=np.complex64),
+])
+def test_float16_and_complex_parameters_are_refused(make):
+    """float16 passed the old dtype check, and Adam then turned the weights into NaN."""
+    with pytest.raises(TypeError, match="float32 or float64"):
+        make()
+
+
+def test_conv_and_pool_layers_keep_height_width_pairs():
+    layer = nn.Conv2d(1, 2, kernel_size=3, stride=(2, 1), padding=(1, 0), rng=0)
+    assert (layer.kernel_size, layer.stride, layer.padding) == ((3, 3), (2, 1), (1, 0))
+    assert "stride=(2, 1)" in repr(layer)
+    pool = nn.MaxPool2d((2, 3))
+    assert (pool.kernel_size, pool.stride, pool.padding) == ((2, 3), (2, 3), (0, 0))
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: nn.Conv2d(3, 4, 3, stride=(1, 0)), ValueError, r"stride\[1\] must be an integer >= 1"),
+    (lambda: nn.Conv2d(3, 4, 3, padding=(0, -1)), ValueError, r"padding\[1\] must be an integer >= 0"),
+    (lambda: nn.Conv2d(3, 4, 3, stride=True), TypeError, "stride must be an integer or a pair"),
+    (lambda: nn.Conv2d(3, 4, 3, padding=1.0), TypeError, "padding must be an integer or a pair"),
+    (lambda: nn.Conv2d(True, 4, 3), TypeError, "in_channels must be an integer"),
+    (lambda: nn.Conv2d(3, 4, 3, dtype=np.float16), TypeError, "dtype must be float32 or float64, got float16"),
+    (lambda: nn.MaxPool2d(2, padding=(0, 2)), ValueError, "padding must be at most half the kernel size"),
+    (lambda: nn.AvgPool2d((2, 2), stride=(2, 2, 2)), ValueError, r"stride must be an integer or a pair"),
+    (lambda: nn.AvgPool2d(np.nan), TypeError, "kernel_size must be an integer"),
+])
+def test_conv_and_pool_layers_check_every_constructor_argument(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
 @pytest.mark.parametrize(
     "layer, reference",
     [
@@ -246,6 +284,9 @@ def test_conv2d_rejects_wrong_channels():
         (nn.MaxPool2d(3, stride=2, padding=1), lambda t: torch.nn.functional.max_pool2d(t, 3, 2, 1)),
         (nn.AvgPool2d(2), lambda t: torch.nn.functional.avg_pool2d(t, 2)),
         (nn.AvgPool2d(3, stride=2), lambda t: torch.nn.functional.avg_pool2d(t, 3, 2)),
+        (nn.MaxPool2d((3, 2), stride=(1, 2), padding=(1, 0)),
+         lambda t: torch.nn.functional.max_pool2d(t, (3, 2), (1, 2), (1, 0))),
+        (nn.AvgPool2d((2, 3), padding=(0, 1)), lambda t: torch.nn.functional.avg_pool2d(t, (2, 3), padding=(0, 1))),
     ],
 )
 def test_pooling_matches_torch(layer, reference):
@@ -346,6 +387,19 @@ def test_initializers_reject_bad_arguments():
         nn.init.zeros(3, dtype=np.int32)
     with pytest.raises(ValueError, match="std"):
         nn.init.normal(3, np.random.default_rng(0), std=-1.0)
+
+
+@pytest.mark.parametrize("draw, message", [
+    (lambda rng: nn.init.normal(3, rng, std=float("inf")), "std must be a finite number"),
+    (lambda rng: nn.init.normal(3, rng, mean=float("nan")), "mean must be a finite number"),
+    (lambda rng: nn.init.uniform(3, rng, low=float("-inf")), "low must be a finite number"),
+    (lambda rng: nn.init.xavier_normal((3, 3), rng, gain=float("nan")), "gain must be a finite number"),
+    (lambda rng: nn.init.xavier_uniform((0, 0), rng), "fan_in \\+ fan_out is zero"),
+    (lambda rng: nn.init.zeros(3, dtype=np.float16), "dtype must be float32 or float64"),
+])
+def test_initializers_refuse_non_finite_numbers_and_empty_fans(draw, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        draw(np.random.default_rng(0))
 
 
 def test_layer_default_initialization_is_he_uniform_with_zero_bias():

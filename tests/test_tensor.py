@@ -72,6 +72,33 @@ def test_shape_properties_item_and_detach():
         t.item()
 
 
+@pytest.mark.parametrize("data", [
+    np.array(["a", "b"]), np.zeros(2, dtype=np.float16), np.zeros(2, dtype=np.complex128),
+    np.zeros(2, dtype=np.longdouble), np.array([object()]), [None], 1j, "text",
+])
+def test_tensor_holds_only_bool_integer_float32_and_float64(data):
+    with pytest.raises(TypeError, match="bool, integer, float32 or float64"):
+        Tensor(data)
+
+
+@pytest.mark.parametrize("dtype", [str, np.float16, np.complex64, object])
+def test_tensor_dtype_argument_takes_only_accepted_dtypes(dtype):
+    with pytest.raises(TypeError, match=r"Tensor\(dtype=\.\.\.\) must be a dtype of bool, integer, float32"):
+        Tensor(np.ones(2), dtype=dtype)
+
+
+def test_cast_to_integer_or_bool_has_no_gradient_as_in_pytorch():
+    w = Tensor(np.array([1.7, -2.2]), requires_grad=True)
+    for dtype in (np.int32, np.int64, np.bool_):
+        cast = w.astype(dtype)
+        assert cast.dtype == dtype and not cast.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        w.astype(np.int32).sum().backward()
+    assert w.astype(np.float32).requires_grad  # a float cast stays differentiable
+    with pytest.raises(TypeError, match="astype: dtype must be a dtype of bool, integer, float32 or float64"):
+        w.astype(np.float16)
+
+
 def test_numpy_scalars_on_the_left_defer_to_tensor():
     x = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
     for left in (np.float64(2.0), np.array(2.0), np.ones(3)):
@@ -147,9 +174,72 @@ def test_gradients_accumulate_over_two_backward_calls():
 def test_backward_twice_through_the_same_graph_doubles_the_gradient():
     x = Tensor(np.array([0.5, 1.5]), requires_grad=True)
     loss = F.exp(x).sum()
-    loss.backward()
+    loss.backward(retain_graph=True)  # as in PyTorch, a graph is kept for a second pass only on request
     loss.backward()
     np.testing.assert_allclose(x.grad.data, 2 * np.exp(x.data), rtol=1e-14)
+
+
+def test_a_second_backward_through_a_released_graph_raises_as_in_pytorch():
+    x = Tensor(np.array([0.5, 1.5]), requires_grad=True)
+    loss = F.exp(x).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="pass retain_graph=True"):
+        loss.backward()
+    with pytest.raises(RuntimeError, match="pass retain_graph=True"):
+        grad(loss, x)
+    np.testing.assert_allclose(x.grad.data, np.exp(x.data), rtol=1e-14)  # the first pass only
+
+
+def test_backward_releases_the_values_the_graph_holds():
+    import weakref
+
+    x = Tensor(np.ones(1000), requires_grad=True)
+    hidden = F.exp(x)
+    loss = (hidden * hidden).sum()
+    alive = weakref.ref(hidden)
+    del hidden
+    assert alive() is not None  # held by the graph of loss
+    loss.backward()
+    assert alive() is None      # freed at once: the graph holds no reference cycles
+
+
+def test_a_leaf_changed_in_place_after_the_graph_was_built_is_detected():
+    """The issue's case: backward again after an update of the leaves. Released without
+    retain_graph; with it, the version check refuses the gradient of the new values."""
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    w.data -= 0.5 * w.grad.data  # an optimizer step...
+    w._bump_version()            # ...says that it changed w
+    assert w._version == 1
+    with pytest.raises(RuntimeError, match=r"input 0 \(shape \(2,\)\) of the op 'mul' was changed in place"):
+        loss.backward()
+    with pytest.raises(RuntimeError, match="changed in place"):  # not "released": a failed pass keeps the graph
+        grad(loss, w)
+    w.grad = None
+    (w * w).sum().backward()  # a new forward pass sees the new values
+    np.testing.assert_array_equal(w.grad.data, 2 * w.data)
+
+
+def test_a_change_before_the_graph_was_built_is_no_error():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    w._bump_version()
+    loss = (w * w).sum()
+    np.testing.assert_array_equal(grad(loss, w).data, 2 * w.data)
+
+
+def test_double_backprop_keeps_the_graph_it_needs():
+    """create_graph=True retains the forward graph (retain_graph defaults to it), so the
+    gradient can be differentiated, and the total backward after it works once."""
+    w = Tensor(np.array([0.3, -0.7]), requires_grad=True)
+    loss = F.tanh(w).sum()
+    g = grad(loss, w, create_graph=True)
+    total = loss + (g * g).sum()
+    total.backward()
+    t = np.tanh(w.data)
+    np.testing.assert_allclose(w.grad.data, (1 - t ** 2) + 2 * (1 - t ** 2) * (-2 * t * (1 - t ** 2)), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        total.backward()
 
 
 def test_leaf_gradients_do_not_share_memory():
@@ -208,11 +298,11 @@ def test_grad_returns_without_accumulating_and_allow_unused():
     x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     unused = Tensor(np.array([5.0]), requires_grad=True)
     loss = (x * x).sum()
-    gx = grad(loss, x)
+    gx = grad(loss, x, retain_graph=True)
     np.testing.assert_array_equal(gx.data, [2.0, 4.0])
     assert x.grad is None
     with pytest.raises(ValueError, match="allow_unused"):
-        grad(loss, [x, unused])
+        grad(loss, [x, unused], retain_graph=True)
     gx, gu = grad(loss, [x, unused], allow_unused=True)
     assert gu is None
     np.testing.assert_array_equal(gx.data, [2.0, 4.0])
@@ -231,6 +321,18 @@ def test_grad_rejects_non_tensor_inputs():
     x = Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(TypeError, match=r"inputs\[0\]"):
         grad(x.sum(), [np.ones(2)])
+
+
+def test_grad_of_something_other_than_a_tensor_says_so():
+    with pytest.raises(TypeError, match="grad: output must be a Tensor, got ndarray"):
+        grad(np.ones(1), [Tensor(np.ones(1), requires_grad=True)])
+
+
+def test_grad_with_respect_to_a_leaf_without_requires_grad_says_so():
+    x = Tensor(np.ones(2), requires_grad=True)
+    constant = Tensor(np.ones(2))
+    with pytest.raises(ValueError, match=r"inputs\[1\] does not require grad"):
+        grad((x * constant).sum(), [x, constant])
 
 
 def test_backward_through_non_scalar_without_gradient_raises():
@@ -304,7 +406,7 @@ def test_hessian_of_quadratic_form_is_a_plus_a_transpose():
     f = F.sum(x * F.matmul(Tensor(A), x))  # x^T A x
     (g,) = grad(f, [x], create_graph=True)
     np.testing.assert_allclose(g.data, (A + A.T) @ x.data, rtol=1e-13)
-    rows = [grad(g[i], [x])[0].data for i in range(n)]
+    rows = [grad(g[i], [x], retain_graph=True)[0].data for i in range(n)]  # one graph, n passes
     np.testing.assert_array_equal(np.stack(rows), A + A.T)
 
 

@@ -11,59 +11,47 @@ from __future__ import annotations
 import numpy as np
 
 from minireg import functional as F
+from minireg.checks import check_float_dtype, check_int, check_pair
 from minireg.nn import init
 from minireg.nn.layers import check_input_dtype
 from minireg.nn.module import Module, Parameter
 
 
-def _check_int(value, name, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _kernel_pair(kernel_size):
-    """``kernel_size`` as (kh, kw): an int k means a square k x k window."""
-    if isinstance(kernel_size, (tuple, list)):
-        if len(kernel_size) != 2:
-            raise ValueError(f"kernel_size must be an int or a pair (kh, kw), got {kernel_size!r}")
-        return (_check_int(kernel_size[0], "kernel_size[0]", 1), _check_int(kernel_size[1], "kernel_size[1]", 1))
-    k = _check_int(kernel_size, "kernel_size", 1)
-    return (k, k)
-
-
 class Conv2d(Module):
     """2-D convolution (cross-correlation, as in every deep-learning library).
 
-    y[n, o, i, j] = b[o] + sum_{c, u, v} W[c, o, u, v] * x_pad[n, c, i*s + u, j*s + v]
+    y[n, o, i, j] = b[o] + sum_{c, u, v} W[c, o, u, v] * x_pad[n, c, i*sh + u, j*sw + v]
 
     Parameters
     ----------
     in_channels, out_channels : int
     kernel_size : int or (int, int)
-    stride : int
-        Step between windows, >= 1.
-    padding : int
-        Zeros added on every side, >= 0.
+        (kh, kw); an int k means a square k x k window.
+    stride : int or (int, int)
+        Step between windows, (sh, sw), each >= 1.
+    padding : int or (int, int)
+        Zeros added above and below (ph) and left and right (pw), each >= 0.
     bias : bool
         One bias per output channel (kind ``"bias"``, initialized to 0).
     rng : numpy.random.Generator, int or None
         Source of the initial weights: He uniform with fan_in = in_channels * kh * kw
         (:mod:`minireg.nn.init`).
-    dtype : float dtype
+    dtype : float32 or float64
 
     Input (N, in_channels, H, W) -> output (N, out_channels, OH, OW) with
-    OH = (H + 2 * padding - kh) // stride + 1 (and OW likewise).
+    OH = (H + 2 * ph - kh) // sh + 1 (and OW likewise). ``kernel_size``, ``stride`` and
+    ``padding`` are kept as (height, width) pairs.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  rng=None, dtype=np.float32):
         super().__init__()
-        self.in_channels = _check_int(in_channels, "in_channels", 1)
-        self.out_channels = _check_int(out_channels, "out_channels", 1)
-        self.kernel_size = _kernel_pair(kernel_size)
-        self.stride = _check_int(stride, "stride", 1)
-        self.padding = _check_int(padding, "padding", 0)
+        self.in_channels = check_int(in_channels, "in_channels", minimum=1)
+        self.out_channels = check_int(out_channels, "out_channels", minimum=1)
+        self.kernel_size = check_pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = check_pair(stride, "stride", minimum=1)
+        self.padding = check_pair(padding, "padding", minimum=0)
+        dtype = check_float_dtype(dtype, "dtype")
         shape = (self.in_channels, self.out_channels) + self.kernel_size
         self.weight = Parameter(init.kaiming_uniform(shape, init.make_rng(rng), dtype=dtype), kind="weight")
         self.bias = Parameter(init.zeros(self.out_channels, dtype), kind="bias") if bias else None
@@ -83,20 +71,23 @@ class Conv2d(Module):
 
 
 class _Pool2d(Module):
-    """What the pooling layers share: a square window, its stride and padding."""
+    """What the pooling layers share: a window, its stride and padding, each kept as a
+    (height, width) pair (an int k means (k, k)). ``stride`` defaults to the window, and
+    ``padding`` may be at most half the window on each axis."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = _check_int(kernel_size, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else _check_int(stride, "stride", 1)
-        self.padding = _check_int(padding, "padding", 0)
+        self.kernel_size = check_pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = self.kernel_size if stride is None else check_pair(stride, "stride", minimum=1)
+        self.padding = check_pair(padding, "padding", minimum=0)
+        F._check_pool_padding(self.kernel_size, self.padding, type(self).__name__)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class MaxPool2d(_Pool2d):
-    """Maximum over each kernel_size x kernel_size window (stride defaults to kernel_size).
+    """Maximum over each kh x kw window (stride defaults to kernel_size).
 
     Padding counts as minus infinity: a padded position is never the maximum.
     """
@@ -106,7 +97,8 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """Mean over each kernel_size x kernel_size window (stride defaults to kernel_size)."""
+    """Mean over each kh x kw window (stride defaults to kernel_size); zero padding counts
+    in the mean."""
 
     def forward(self, x):
         return F.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)

@@ -43,6 +43,8 @@ import math
 
 import numpy as np
 
+from minireg.checks import check_float_dtype, check_number
+
 _GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0)}
 
 
@@ -61,13 +63,6 @@ def _check_rng(rng):
             f"rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(0)), got {type(rng).__name__}"
         )
     return rng
-
-
-def _check_float_dtype(dtype):
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"dtype must be a floating-point dtype (float32 or float64), got {dtype}")
-    return dtype
 
 
 def compute_fans(shape) -> tuple:
@@ -92,11 +87,14 @@ def calculate_gain(nonlinearity: str) -> float:
 
 
 def _fan(shape, mode):
+    """fan_in, fan_out, or (mode "fan_in + fan_out", Glorot's) their sum; never zero."""
     fan_in, fan_out = compute_fans(shape)
     if mode == "fan_in":
         fan = fan_in
     elif mode == "fan_out":
         fan = fan_out
+    elif mode == "fan_in + fan_out":
+        fan = fan_in + fan_out
     else:
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     if fan == 0:
@@ -109,12 +107,12 @@ def _fan(shape, mode):
 
 def zeros(shape, dtype=np.float32) -> np.ndarray:
     """All zeros (biases, batch-norm shift)."""
-    return np.zeros(_check_shape(shape), dtype=_check_float_dtype(dtype))
+    return np.zeros(_check_shape(shape), dtype=check_float_dtype(dtype, "dtype"))
 
 
 def ones(shape, dtype=np.float32) -> np.ndarray:
     """All ones (batch-norm scale)."""
-    return np.ones(_check_shape(shape), dtype=_check_float_dtype(dtype))
+    return np.ones(_check_shape(shape), dtype=check_float_dtype(dtype, "dtype"))
 
 
 # ---- plain distributions ----------------------------------------------------------------------
@@ -122,18 +120,18 @@ def ones(shape, dtype=np.float32) -> np.ndarray:
 
 def normal(shape, rng, mean=0.0, std=1.0, dtype=np.float32) -> np.ndarray:
     """Independent draws from N(mean, std^2)."""
-    if not std >= 0:
-        raise ValueError(f"std must be >= 0, got {std}")
-    values = _check_rng(rng).normal(float(mean), float(std), size=_check_shape(shape))
-    return values.astype(_check_float_dtype(dtype))
+    mean, std = check_number(mean, "mean"), check_number(std, "std", minimum=0.0)
+    values = _check_rng(rng).normal(mean, std, size=_check_shape(shape))
+    return values.astype(check_float_dtype(dtype, "dtype"))
 
 
 def uniform(shape, rng, low=0.0, high=1.0, dtype=np.float32) -> np.ndarray:
     """Independent draws from U(low, high)."""
+    low, high = check_number(low, "low"), check_number(high, "high")
     if not low <= high:
         raise ValueError(f"uniform needs low <= high, got low={low}, high={high}")
-    values = _check_rng(rng).uniform(float(low), float(high), size=_check_shape(shape))
-    return values.astype(_check_float_dtype(dtype))
+    values = _check_rng(rng).uniform(low, high, size=_check_shape(shape))
+    return values.astype(check_float_dtype(dtype, "dtype"))
 
 
 # ---- Glorot / Xavier ----------------------------------------------------------------------------
@@ -142,15 +140,13 @@ def uniform(shape, rng, low=0.0, high=1.0, dtype=np.float32) -> np.ndarray:
 def xavier_uniform(shape, rng, gain=1.0, dtype=np.float32) -> np.ndarray:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010;
     Deep Learning, eq. 8.23)."""
-    fan_in, fan_out = compute_fans(shape)
-    bound = float(gain) * math.sqrt(6.0 / (fan_in + fan_out))
+    bound = check_number(gain, "gain", minimum=0.0) * math.sqrt(6.0 / _fan(shape, "fan_in + fan_out"))
     return uniform(shape, rng, -bound, bound, dtype)
 
 
 def xavier_normal(shape, rng, gain=1.0, dtype=np.float32) -> np.ndarray:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio 2010)."""
-    fan_in, fan_out = compute_fans(shape)
-    std = float(gain) * math.sqrt(2.0 / (fan_in + fan_out))
+    std = check_number(gain, "gain", minimum=0.0) * math.sqrt(2.0 / _fan(shape, "fan_in + fan_out"))
     return normal(shape, rng, 0.0, std, dtype)
 
 

@@ -10,14 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from minireg import functional as F
+from minireg.checks import check_float_dtype, check_int
 from minireg.nn import init
 from minireg.nn.module import Module, Parameter
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def check_input_dtype(x, weight, layer):
@@ -56,8 +51,9 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float32):
         super().__init__()
-        self.in_features = _check_positive_int(in_features, "in_features")
-        self.out_features = _check_positive_int(out_features, "out_features")
+        self.in_features = check_int(in_features, "in_features", minimum=1)
+        self.out_features = check_int(out_features, "out_features", minimum=1)
+        dtype = check_float_dtype(dtype, "dtype")
         shape = (self.in_features, self.out_features)
         self.weight = Parameter(init.kaiming_uniform(shape, init.make_rng(rng), dtype=dtype), kind="weight")
         self.bias = Parameter(init.zeros(self.out_features, dtype), kind="bias") if bias else None
@@ -93,9 +89,10 @@ class Maxout(Module):
 
     def __init__(self, in_features, out_features, pieces, bias=True, rng=None, dtype=np.float32):
         super().__init__()
-        self.in_features = _check_positive_int(in_features, "in_features")
-        self.out_features = _check_positive_int(out_features, "out_features")
-        self.pieces = _check_positive_int(pieces, "pieces")
+        self.in_features = check_int(in_features, "in_features", minimum=1)
+        self.out_features = check_int(out_features, "out_features", minimum=1)
+        self.pieces = check_int(pieces, "pieces", minimum=1)
+        dtype = check_float_dtype(dtype, "dtype")
         shape = (self.in_features, self.out_features * self.pieces)
         self.weight = Parameter(init.kaiming_uniform(shape, init.make_rng(rng), dtype=dtype), kind="weight")
         self.bias = Parameter(init.zeros(shape[1], dtype), kind="bias") if bias else None
@@ -119,9 +116,7 @@ class Flatten(Module):
 
     def __init__(self, start_axis=1):
         super().__init__()
-        if isinstance(start_axis, bool) or not isinstance(start_axis, (int, np.integer)) or start_axis < 0:
-            raise ValueError(f"start_axis must be an int >= 0, got {start_axis!r}")
-        self.start_axis = int(start_axis)
+        self.start_axis = check_int(start_axis, "start_axis", minimum=0)
 
     def forward(self, x):
         x = F.as_tensor(x)

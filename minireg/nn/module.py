@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from minireg import functional as F
+from minireg.checks import FLOAT_DTYPES, check_float_dtype
 from minireg.io import load_npz, save_npz_atomic
 from minireg.tensor import DEFAULT_DTYPE, Tensor
 
@@ -41,8 +42,8 @@ class Parameter(Tensor):
     kind : {"weight", "bias", "scale", "shift"}
         What the parameter is; :meth:`Module.weights` selects ``kind == "weight"``.
     dtype : numpy dtype, optional
-        Convert the data to this floating-point dtype. Python numbers and lists become
-        float32 (:data:`minireg.tensor.DEFAULT_DTYPE`) when it is not given.
+        Convert the data to this dtype, float32 or float64. Python numbers and lists
+        become float32 (:data:`minireg.tensor.DEFAULT_DTYPE`) when it is not given.
 
     Notes
     -----
@@ -56,10 +57,12 @@ class Parameter(Tensor):
             raise ValueError(f"Parameter(kind=...) must be one of {PARAMETER_KINDS}, got {kind!r}")
         if isinstance(data, Tensor):
             data = data.data
-        if dtype is None and not isinstance(data, np.ndarray):
+        if dtype is not None:
+            dtype = check_float_dtype(dtype, "Parameter(dtype=...)")
+        elif not isinstance(data, np.ndarray):
             dtype = DEFAULT_DTYPE
         array = np.array(data, dtype=dtype)  # a copy: the Parameter owns its memory
-        if array.dtype.kind != "f":
+        if array.dtype not in FLOAT_DTYPES:  # float16 among them: Adam would turn its weights into NaN
             raise TypeError(f"Parameter(data=...) must be floating point (float32 or float64), got {array.dtype}")
         super().__init__(array, requires_grad=True)
         self.kind = kind

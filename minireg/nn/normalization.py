@@ -26,7 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 from minireg import functional as F
+from minireg.checks import check_float_dtype, check_int, check_number
 from minireg.nn import init
+from minireg.nn.layers import check_input_dtype
 from minireg.nn.module import Module, Parameter
 from minireg.tensor import Tensor, no_grad
 
@@ -43,15 +45,12 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, dtype=np.float32):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
-            raise ValueError(f"num_features must be an int >= 1, got {num_features!r}")
-        if not (isinstance(eps, (int, float, np.floating)) and eps > 0):
-            raise ValueError(f"eps must be a number > 0, got {eps!r}")
-        if not (isinstance(momentum, (int, float, np.floating)) and 0 <= momentum <= 1):
-            raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
-        self.num_features = int(num_features)
-        self.eps = float(eps)
-        self.momentum = float(momentum)
+        self.num_features = check_int(num_features, "num_features", minimum=1)
+        self.eps = check_number(eps, "eps", minimum=0.0, include_minimum=False)
+        self.momentum = check_number(momentum, "momentum", minimum=0.0, maximum=1.0)
+        if not isinstance(affine, (bool, np.bool_)):
+            raise TypeError(f"affine must be True or False, got {affine!r}")
+        dtype = check_float_dtype(dtype, "dtype")
         if affine:
             self.scale = Parameter(init.ones(self.num_features, dtype), kind="scale")
             self.shift = Parameter(init.zeros(self.num_features, dtype), kind="shift")
@@ -71,6 +70,9 @@ class _BatchNorm(Module):
     def forward(self, x):
         x = F.as_tensor(x)
         self._check(x)
+        if x.dtype.kind != "f":  # integer or boolean data: computed in the layer's dtype
+            x = F.astype(x, self.running_mean.dtype)
+        check_input_dtype(x, self.running_mean, type(self).__name__)
         axes = (0,) + tuple(range(2, x.ndim))              # every axis but the features
         stat_shape = (1, self.num_features) + (1,) * (x.ndim - 2)  # broadcasts against x
         if self.training:
@@ -115,12 +117,12 @@ class BatchNorm1d(_BatchNorm):
     num_features : int
         C, the number of features.
     eps : float
-        Added to the variance before the square root (> 0).
+        Added to the variance before the square root: finite and > 0.
     momentum : float
         Weight of the newest batch in the running statistics, in [0, 1].
     affine : bool
         Learn a scale (init 1) and a shift (init 0) per feature.
-    dtype : float dtype
+    dtype : float32 or float64
     """
 
     input_ndim = 2
