@@ -133,3 +133,52 @@ def check_float_array(array, name: str, ndim: int | None = None, finite: bool = 
     if finite and not np.isfinite(array).all():
         raise ValueError(f"{name} must hold finite numbers only; it has NaN or infinite values")
     return array
+
+
+def check_out_array(out, name: str, shape, dtype, c_contiguous: bool = False) -> np.ndarray:
+    """``out`` itself if it is a writeable ndarray of ``shape`` and ``dtype`` (and
+    C-contiguous when ``c_contiguous``): an array a function writes its result into."""
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    wanted = f"a writeable{' C-contiguous' if c_contiguous else ''} NumPy array of shape {shape} and dtype {dtype}"
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be None or {wanted}, got {type(out).__name__}")
+    problems = [f"shape {out.shape}" if out.shape != shape else "",
+                f"dtype {out.dtype}" if out.dtype != dtype else "",
+                "a read-only array" if not out.flags.writeable else "",
+                "an array that is not C-contiguous" if c_contiguous and not out.flags.c_contiguous else ""]
+    if any(problems):
+        raise ValueError(f"{name} must be {wanted}; got {', '.join(p for p in problems if p)}")
+    return out
+
+
+def check_no_overlap(out: np.ndarray, array: np.ndarray, name: str, array_name: str,
+                     in_place: bool = False) -> None:
+    """Refuse an output ``out`` that shares memory with the input ``array``.
+
+    A kernel that reads ``array`` while it writes ``out`` gives a result that depends on
+    the order of its loops when the two overlap, so overlap is refused. With
+    ``in_place``, ``out`` may be ``array`` itself -- the same memory, shape, strides and
+    dtype (``out=x``) -- which such a kernel handles entry by entry.
+    """
+    if in_place and _same_memory_and_layout(out, array):
+        return
+    if np.shares_memory(out, array):
+        if in_place:
+            raise ValueError(f"{name} overlaps {array_name} in memory without being {array_name} itself; "
+                             f"pass {name}={array_name} to work in place, or an array that does not "
+                             f"share memory with {array_name}")
+        raise ValueError(f"{name} shares memory with {array_name}; pass an array that does not overlap it")
+
+
+def _same_memory_and_layout(a: np.ndarray, b: np.ndarray) -> bool:
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
+def as_array(value, name: str) -> np.ndarray:
+    """``np.asarray(value)``, or a TypeError naming ``name`` when NumPy cannot make one
+    array of it (a ragged list, for instance)."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array (or a list of numbers of one shape); {error}") from None
