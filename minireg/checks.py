@@ -139,6 +139,9 @@ def check_out_array(out, name: str, shape, dtype, c_contiguous: bool = False) ->
     """``out`` itself if it is a writeable ndarray of ``shape`` and ``dtype`` (and
     C-contiguous when ``c_contiguous``): an array a function writes its result into."""
     shape, dtype = tuple(shape), np.dtype(dtype)
+    if (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype and out.flags.writeable
+            and (out.flags.c_contiguous or not c_contiguous)):
+        return out
     wanted = f"a writeable{' C-contiguous' if c_contiguous else ''} NumPy array of shape {shape} and dtype {dtype}"
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be None or {wanted}, got {type(out).__name__}")
@@ -146,9 +149,7 @@ def check_out_array(out, name: str, shape, dtype, c_contiguous: bool = False) ->
                 f"dtype {out.dtype}" if out.dtype != dtype else "",
                 "a read-only array" if not out.flags.writeable else "",
                 "an array that is not C-contiguous" if c_contiguous and not out.flags.c_contiguous else ""]
-    if any(problems):
-        raise ValueError(f"{name} must be {wanted}; got {', '.join(p for p in problems if p)}")
-    return out
+    raise ValueError(f"{name} must be {wanted}; got {', '.join(p for p in problems if p)}")
 
 
 def check_no_overlap(out: np.ndarray, array: np.ndarray, name: str, array_name: str,
@@ -160,14 +161,14 @@ def check_no_overlap(out: np.ndarray, array: np.ndarray, name: str, array_name: 
     ``in_place``, ``out`` may be ``array`` itself -- the same memory, shape, strides and
     dtype (``out=x``) -- which such a kernel handles entry by entry.
     """
-    if in_place and _same_memory_and_layout(out, array):
+    if (in_place and out is array) or not np.shares_memory(out, array):
         return
-    if np.shares_memory(out, array):
-        if in_place:
-            raise ValueError(f"{name} overlaps {array_name} in memory without being {array_name} itself; "
-                             f"pass {name}={array_name} to work in place, or an array that does not "
-                             f"share memory with {array_name}")
+    if not in_place:
         raise ValueError(f"{name} shares memory with {array_name}; pass an array that does not overlap it")
+    if not _same_memory_and_layout(out, array):
+        raise ValueError(f"{name} overlaps {array_name} in memory without being {array_name} itself; "
+                         f"pass {name}={array_name} to work in place, or an array that does not "
+                         f"share memory with {array_name}")
 
 
 def _same_memory_and_layout(a: np.ndarray, b: np.ndarray) -> bool:
