@@ -254,6 +254,18 @@ def test_non_finite_input_is_refused_by_every_pava_function(path):
                 kernels.growl_prox(np.ones((3, 2)), lam, 1.0)
 
 
+@pytest.mark.parametrize("lam", [[np.inf, 1.0, 0.0], [1.0, np.nan, 0.0], [2.0, 3.0, np.nan], [1.0, np.inf, 0.0],
+                                 [1.0, 0.5, -np.inf], [-np.inf, -np.inf, -np.inf], [np.nan, 2.0, 3.0],
+                                 [1.0, 0.5, -1e-300]])
+def test_both_paths_name_the_same_problem_of_the_weights(lam):
+    messages = set()
+    for path in PATHS:
+        with kernel_path(path), pytest.raises(ValueError, match="lam must") as caught:
+            kernels.owl_prox(np.array([1.0, 2.0, 3.0]), lam, 1.0)
+        messages.add(str(caught.value))
+    assert len(messages) == 1
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_bad_types_shapes_and_numbers_are_refused(path):
     z, lam = np.array([1.0, -2.0, 3.0]), np.array([1.0, 0.5, 0.0])

@@ -328,19 +328,23 @@ _ROWS_NOT_FINITE = "w (with row norms that fit in float64) must be finite (no in
 
 
 def _weights_problem(lam):
-    """The number of the first problem of ``lam`` in ``_WEIGHT_PROBLEMS``, or 0 if none."""
+    """The number of the first problem of ``lam`` in ``_WEIGHT_PROBLEMS``, or 0 if none.
+
+    The rules are taken in the compiled kernel's order, so that both paths name the same
+    problem: ``lam[0]`` finite, then each weight no larger than the one before it (a NaN
+    there counts as not finite), then the last weight non-negative.
+    """
     if lam.size == 0:
         return 0
-    if not np.isfinite(lam).all():
+    if not lam[0] < np.inf:
         return 2
-    if (lam[1:] > lam[:-1]).any():
-        return 3
-    if lam[-1] < 0:
-        return 4
-    return 0
+    larger = np.flatnonzero(~(lam[1:] <= lam[:-1]))
+    if larger.size:
+        return 2 if np.isnan(lam[larger[0] + 1]) else 3
+    return 4 if lam[-1] < 0 else 0
 
 
-def _raise_problem(problem, not_finite_message):
+def _raise_problem(problem, not_finite_message=None):
     """Raise the ValueError for a problem number (nothing if it is 0)."""
     if problem == _INPUT_NOT_FINITE:
         raise ValueError(not_finite_message)
@@ -362,8 +366,22 @@ def check_owl_weights(lam, n):
     """``lam`` as a float64 vector if it holds ``n`` OWL weights: finite, non-increasing and
     non-negative, ``lam[0] >= lam[1] >= ... >= lam[n-1] >= 0`` (GrOWL, eq. (1))."""
     lam = _owl_weights(lam, n)
-    _raise_problem(_weights_problem(lam), "")
+    _raise_problem(_weights_problem(lam))
     return lam
+
+
+def _prox_arguments(array, name, lam, eta, out):
+    """The other arguments of a prox of ``array``: ``lam`` (one weight per entry of its
+    first axis; values checked later), ``eta`` and ``out``, checked."""
+    return (_owl_weights(lam, array.shape[0]), checks.check_number(eta, "eta", minimum=0.0),
+            _out_like(out, array, name))
+
+
+def _check_owl_values(values, lam, not_finite_message):
+    """The twin path's value checks, in the order of the compiled kernels: ``values``
+    finite, then the rules of ``lam``."""
+    _raise_problem(_INPUT_NOT_FINITE if not np.isfinite(values).all() else _weights_problem(lam),
+                   not_finite_message)
 
 
 def _run_pava_kernel(kernel, array, lam, eta, out, not_finite_message):
@@ -415,13 +433,10 @@ def owl_prox(z, lam, eta, out=None):
     z = _float_array(z, "z")
     if z.ndim != 1:
         raise ValueError(f"z must be a 1-D vector, got shape {z.shape}; for rows use growl_prox")
-    lam = _owl_weights(lam, z.shape[0])
-    eta = checks.check_number(eta, "eta", minimum=0.0)
-    out = _out_like(out, z, "z")
+    lam, eta, out = _prox_arguments(z, "z", lam, eta, out)
     ext = _compiled("pava")
     if ext is None or z.shape[0] >= 2**31:  # the kernel's tags hold 31-bit indices
-        problem = _INPUT_NOT_FINITE if not np.isfinite(z).all() else _weights_problem(lam)
-        _raise_problem(problem, _Z_NOT_FINITE)
+        _check_owl_values(z, lam, _Z_NOT_FINITE)
         return _store(owl_prox_numpy(z, lam, eta), out)
     return _run_pava_kernel(ext.owl_prox, z, lam, eta, out, _Z_NOT_FINITE)
 
@@ -450,15 +465,11 @@ def growl_prox(w, lam, eta, out=None):
     w = _float_array(w, "w")
     if w.ndim != 2:
         raise ValueError(f"w must be a 2-D matrix whose rows are the groups, got shape {w.shape}")
-    lam = _owl_weights(lam, w.shape[0])
-    eta = checks.check_number(eta, "eta", minimum=0.0)
-    out = _out_like(out, w, "w")
+    lam, eta, out = _prox_arguments(w, "w", lam, eta, out)
     ext = _compiled("pava")
     if ext is None or w.shape[0] >= 2**30:  # the kernel sorts 2 * n_rows entries
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowing norm is refused
-            norms = row_norms(w)
-        problem = _INPUT_NOT_FINITE if not np.isfinite(norms).all() else _weights_problem(lam)
-        _raise_problem(problem, _ROWS_NOT_FINITE)
+            _check_owl_values(row_norms(w), lam, _ROWS_NOT_FINITE)
         return _store(growl_prox_numpy(w, lam, eta), out)
     return _run_pava_kernel(ext.growl_prox_rows, w, lam, eta, out, _ROWS_NOT_FINITE)
 
