@@ -9,6 +9,8 @@
 The compiled module must be built: if it is not, the comparison tests fail, not skip.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -236,3 +238,19 @@ def test_dropout_threshold_checks_keep():
     for keep in (np.nan, 0.0, 1.5, 2.0**-18):
         with pytest.raises(ValueError, match="keep"):
             kernels.dropout_threshold(keep)
+
+
+def test_infinite_entries_give_the_same_output_on_both_paths_without_a_warning():
+    """A dropped inf becomes inf * 0 = nan on both paths; the twin used to warn about it."""
+    x = np.array([np.inf, -np.inf, np.nan, 1.0] * 8)
+    results = []
+    for path in PATHS:
+        with kernel_path(path), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            results.append(kernels.dropout(x, 0.5, np.random.default_rng(3)))
+    (y_c, mask_c), (y_t, mask_t) = results
+    np.testing.assert_array_equal(mask_c, mask_t)
+    assert y_c.tobytes() == y_t.tobytes()
+    dropped = ~mask_c
+    assert np.isnan(y_c[dropped & ~np.isfinite(x)]).all()
+    assert (y_c[dropped & np.isfinite(x)] == 0).all()

@@ -409,3 +409,12 @@ def test_closed_form_proxes_refuse_non_finite_weights():
             P.prox_group_lasso(w, 0.1, 1.0)
     with pytest.raises(ValueError, match="threshold must be a finite number"):
         P.soft_threshold(np.ones(3), np.inf)
+
+
+def test_soft_threshold_of_a_scalar_weight_is_an_array():
+    """A 0-d weight ended in NumPy's "return arrays must be of ArrayType"."""
+    shrunk = P.prox_l1(np.float32(-0.5), 0.2, 1.0)
+    assert isinstance(shrunk, np.ndarray) and shrunk.shape == () and shrunk.dtype == np.float32
+    assert shrunk == np.float32(-0.3)
+    out = np.zeros((), dtype=np.float64)
+    assert P.soft_threshold(np.array(2.0), 0.5, out=out) is out and out == 1.5

@@ -52,5 +52,6 @@ def dropout_numpy(x, keep, rng):
     draws = draws.reshape(-1)[: x.size].reshape(x.shape)
     mask = draws < threshold
     scale = x.dtype.type(1.0 / keep)  # in the dtype of x, so float32 stays float32
-    y = x * np.where(mask, scale, x.dtype.type(0))
+    with np.errstate(invalid="ignore"):  # a dropped inf becomes inf * 0 = nan, as in the kernel
+        y = x * np.where(mask, scale, x.dtype.type(0))
     return y, mask

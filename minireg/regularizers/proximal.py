@@ -85,10 +85,9 @@ def soft_threshold(x, threshold, out=None):
 
 
 def _soft_threshold(x, threshold, out):
-    """:func:`soft_threshold` of checked arguments."""
-    excess = np.abs(x) - threshold  # a Python float keeps float32 as float32
-    np.maximum(excess, 0, out=excess)
-    return np.copysign(excess, x, out=out)
+    """:func:`soft_threshold` of checked arguments (``out`` None or checked)."""
+    excess = np.maximum(np.abs(x) - threshold, 0)  # a Python float keeps float32 as float32
+    return np.copysign(excess, x, out=np.empty_like(x) if out is None else out)  # an array even when 0-d
 
 
 def prox_l1(weight, alpha, eta, out=None):
