@@ -33,6 +33,8 @@ def _is_real(value) -> bool:
 
 def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` as an ``int`` if it is an integer in [minimum, maximum] (bounds optional)."""
+    if type(value) is int and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return value  # the common case, decided before any message is built (kernels check per call)
     if minimum is not None and maximum is not None:
         accepted = f"an integer in [{minimum}, {maximum}]"
     elif minimum is not None:
@@ -55,6 +57,10 @@ def check_number(value, name: str, minimum: float | None = None, maximum: float 
     NaN and infinities are always refused. ``include_minimum=False`` makes the lower
     bound open (``> minimum``), ``include_maximum=False`` the upper one.
     """
+    if (type(value) is float and math.isfinite(value)
+            and (minimum is None or value > minimum or (include_minimum and value == minimum))
+            and (maximum is None or value < maximum or (include_maximum and value == maximum))):
+        return value  # the common case, decided before any message is built (kernels check per call)
     left = "[" if include_minimum else "("
     right = "]" if include_maximum else ")"
     if minimum is None and maximum is None:
