@@ -189,8 +189,9 @@ def test_bad_input_gives_a_clear_error(path):
 
 @pytest.mark.parametrize("path", PATHS)
 def test_out_that_overlaps_x_is_refused(path):
-    """The compiled kernel writes entry k of ``out`` before it reads entry k + 2 of ``x``
-    when ``out`` starts two entries earlier, so it gave other numbers than the twin."""
+    """With ``out`` two entries after ``x`` in one buffer, the compiled kernel wrote
+    ``out[k]`` -- which is ``x[k + 2]`` -- before it read ``x[k + 2]``, and gave other
+    numbers than the twin. Every overlap that is not ``x`` itself is refused."""
     memory = np.arange(1.0, 13.0)
     with kernel_path(path):
         for x, out in [(memory[2:], memory[:10]), (memory[:10], memory[2:]), (memory[:6], memory[:6][::-1])]:
