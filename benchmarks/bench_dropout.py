@@ -55,7 +55,7 @@ def main():
     parser.add_argument("--keep", type=float, default=0.8)
     args = parser.parse_args()
     if kernels.compiled_status()["dropout"] != "compiled":
-        raise SystemExit("the compiled dropout kernel is not built (or MINIREG_PURE_NUMPY is set)")
+        raise SystemExit("the compiled dropout kernel is not built (or MINIREG_PURE_NUMPY asks for the twins)")
     rng = np.random.default_rng(0)
     variants = {"naive": naive, "compiled": compiled, "twin": twin}
     print(f"dropout, float32, keep {args.keep}, medians over {args.repeats} interleaved blocks")

@@ -113,7 +113,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args()
     if kernels.compiled_status()["pava"] != "compiled":
-        raise SystemExit("the compiled pava kernel is not built (or MINIREG_PURE_NUMPY is set)")
+        raise SystemExit("the compiled pava kernel is not built (or MINIREG_PURE_NUMPY asks for the twins)")
     rng = np.random.default_rng(0)
     eta = 0.5
 

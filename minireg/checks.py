@@ -33,6 +33,8 @@ def _is_real(value) -> bool:
 
 def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` as an ``int`` if it is an integer in [minimum, maximum] (bounds optional)."""
+    if type(value) is int and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return value  # the common case, decided before any message is built (kernels check per call)
     if minimum is not None and maximum is not None:
         accepted = f"an integer in [{minimum}, {maximum}]"
     elif minimum is not None:
@@ -55,6 +57,10 @@ def check_number(value, name: str, minimum: float | None = None, maximum: float 
     NaN and infinities are always refused. ``include_minimum=False`` makes the lower
     bound open (``> minimum``), ``include_maximum=False`` the upper one.
     """
+    if (type(value) is float and math.isfinite(value)
+            and (minimum is None or value > minimum or (include_minimum and value == minimum))
+            and (maximum is None or value < maximum or (include_maximum and value == maximum))):
+        return value  # the common case, decided before any message is built (kernels check per call)
     left = "[" if include_minimum else "("
     right = "]" if include_maximum else ")"
     if minimum is None and maximum is None:
@@ -133,3 +139,53 @@ def check_float_array(array, name: str, ndim: int | None = None, finite: bool = 
     if finite and not np.isfinite(array).all():
         raise ValueError(f"{name} must hold finite numbers only; it has NaN or infinite values")
     return array
+
+
+def check_out_array(out, name: str, shape, dtype, c_contiguous: bool = False) -> np.ndarray:
+    """``out`` itself if it is a writeable ndarray of ``shape`` and ``dtype`` (and
+    C-contiguous when ``c_contiguous``): an array a function writes its result into."""
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    if (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype and out.flags.writeable
+            and (out.flags.c_contiguous or not c_contiguous)):
+        return out
+    wanted = f"a writeable{' C-contiguous' if c_contiguous else ''} NumPy array of shape {shape} and dtype {dtype}"
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be None or {wanted}, got {type(out).__name__}")
+    problems = [f"shape {out.shape}" if out.shape != shape else "",
+                f"dtype {out.dtype}" if out.dtype != dtype else "",
+                "a read-only array" if not out.flags.writeable else "",
+                "an array that is not C-contiguous" if c_contiguous and not out.flags.c_contiguous else ""]
+    raise ValueError(f"{name} must be {wanted}; got {', '.join(p for p in problems if p)}")
+
+
+def check_no_overlap(out: np.ndarray, array: np.ndarray, name: str, array_name: str,
+                     in_place: bool = False) -> None:
+    """Refuse an output ``out`` that shares memory with the input ``array``.
+
+    A kernel that reads ``array`` while it writes ``out`` gives a result that depends on
+    the order of its loops when the two overlap, so overlap is refused. With
+    ``in_place``, ``out`` may be ``array`` itself -- the same memory, shape, strides and
+    dtype (``out=x``) -- which such a kernel handles entry by entry.
+    """
+    if (in_place and out is array) or not np.shares_memory(out, array):
+        return
+    if not in_place:
+        raise ValueError(f"{name} shares memory with {array_name}; pass an array that does not overlap it")
+    if not _same_memory_and_layout(out, array):
+        raise ValueError(f"{name} overlaps {array_name} in memory without being {array_name} itself; "
+                         f"pass {name}={array_name} to work in place, or an array that does not "
+                         f"share memory with {array_name}")
+
+
+def _same_memory_and_layout(a: np.ndarray, b: np.ndarray) -> bool:
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
+def as_array(value, name: str) -> np.ndarray:
+    """``np.asarray(value)``, or a TypeError naming ``name`` when NumPy cannot make one
+    array of it (a ragged list, for instance)."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array (or a list of numbers of one shape); {error}") from None

@@ -9,6 +9,8 @@
 The compiled module must be built: if it is not, the comparison tests fail, not skip.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -171,15 +173,85 @@ def test_bad_input_gives_a_clear_error(path):
         for keep in [0.0, -0.1, 1.5, float("nan"), 2.0**-18]:
             with pytest.raises(ValueError, match="keep"):
                 kernels.dropout(x, keep, rng)
-        with pytest.raises(TypeError, match="keep must be a number"):
+        with pytest.raises(TypeError, match="keep must be a finite number"):
             kernels.dropout(x, "0.5", rng)
-        with pytest.raises(TypeError, match="x must be a float32 or float64 array"):
+        with pytest.raises(TypeError, match="x must be a NumPy array of float32 or float64"):
             kernels.dropout(np.ones(8, dtype=np.int64), 0.5, rng)
-        with pytest.raises(TypeError, match="x must be a float32 or float64 array"):
+        with pytest.raises(TypeError, match="x must be a NumPy array of float32 or float64"):
             kernels.dropout(np.array([1.0, None]), 0.5, rng)
         with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
             kernels.dropout(x, 0.5, np.random.RandomState(0))
-        with pytest.raises(ValueError, match="out must have shape"):
+        with pytest.raises(ValueError, match=r"out must be a writeable NumPy array of shape \(8,\)"):
             kernels.dropout(x, 0.5, rng, out=np.ones(9, dtype=np.float32))
-        with pytest.raises(ValueError, match="out must have shape .* and dtype"):
+        with pytest.raises(ValueError, match="out must be .* and dtype float32; got dtype float64"):
             kernels.dropout(x, 0.5, rng, out=np.ones(8))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_out_that_overlaps_x_is_refused(path):
+    """With ``out`` two entries after ``x`` in one buffer, the compiled kernel wrote
+    ``out[k]`` -- which is ``x[k + 2]`` -- before it read ``x[k + 2]``, and gave other
+    numbers than the twin. Every overlap that is not ``x`` itself is refused."""
+    memory = np.arange(1.0, 13.0)
+    with kernel_path(path):
+        for x, out in [(memory[2:], memory[:10]), (memory[:10], memory[2:]), (memory[:6], memory[:6][::-1])]:
+            with pytest.raises(ValueError, match="out overlaps x in memory without being x itself"):
+                kernels.dropout(x, 0.5, np.random.default_rng(0), out=out)
+    np.testing.assert_array_equal(memory, np.arange(1.0, 13.0))  # nothing was written
+
+
+def test_exact_in_place_on_a_strided_view_agrees_on_both_paths():
+    results = {}
+    for path in PATHS:
+        memory = np.arange(1.0, 41.0, dtype=np.float32).reshape(4, 10)
+        x = memory[:, ::2]
+        with kernel_path(path):
+            y, mask = kernels.dropout(x, 0.5, np.random.default_rng(9), out=memory[:, ::2])
+        assert np.shares_memory(y, memory)
+        results[path] = (memory, mask)
+    np.testing.assert_array_equal(results["compiled"][0], results["twin"][0])
+    np.testing.assert_array_equal(results["compiled"][1], results["twin"][1])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_bad_arrays_keeps_and_outs_are_refused(path):
+    rng = np.random.default_rng(0)
+    with kernel_path(path):
+        for dtype in (np.float16, np.complex64, np.int32, np.bool_, object):
+            with pytest.raises(TypeError, match="x must be a NumPy array of float32 or float64"):
+                kernels.dropout(np.ones(4, dtype=dtype), 0.5, rng)
+        with pytest.raises(TypeError, match="x must be an array"):
+            kernels.dropout([[1.0], [1.0, 2.0]], 0.5, rng)
+        for keep in (np.inf, -np.inf, True):
+            with pytest.raises((TypeError, ValueError), match="keep must be a finite number"):
+                kernels.dropout(np.ones(4), keep, rng)
+        with pytest.raises(ValueError, match="got a read-only array"):
+            kernels.dropout(np.ones(4), 0.5, rng, out=np.broadcast_to(0.0, 4))
+        with pytest.raises(TypeError, match="out must be None or"):
+            kernels.dropout(np.ones(4), 0.5, rng, out=[0.0] * 4)
+        y, mask = kernels.dropout(np.ones((0, 3), np.float32), 0.5, rng)
+        assert y.shape == mask.shape == (0, 3) and y.dtype == np.float32
+
+
+def test_dropout_threshold_checks_keep():
+    assert kernels.dropout_threshold(0.5) == 2**15
+    assert kernels.dropout_threshold(1.0) == 2**16
+    for keep in (np.nan, 0.0, 1.5, 2.0**-18):
+        with pytest.raises(ValueError, match="keep"):
+            kernels.dropout_threshold(keep)
+
+
+def test_infinite_entries_give_the_same_output_on_both_paths_without_a_warning():
+    """A dropped inf becomes inf * 0 = nan on both paths; the twin used to warn about it."""
+    x = np.array([np.inf, -np.inf, np.nan, 1.0] * 8)
+    results = []
+    for path in PATHS:
+        with kernel_path(path), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            results.append(kernels.dropout(x, 0.5, np.random.default_rng(3)))
+    (y_c, mask_c), (y_t, mask_t) = results
+    np.testing.assert_array_equal(mask_c, mask_t)
+    assert y_c.tobytes() == y_t.tobytes()
+    dropped = ~mask_c
+    assert np.isnan(y_c[dropped & ~np.isfinite(x)]).all()
+    assert (y_c[dropped & np.isfinite(x)] == 0).all()

@@ -5,7 +5,8 @@
 * im2col agrees with a reference built from the definition by fancy indexing;
 * col2im is the adjoint of im2col: <im2col(x), c> = <x, col2im(c)>, and col2im(c) equals
   M^T c for the explicit matrix M of the linear map im2col;
-* bad arguments raise clear errors, in the twin, the dispatcher and the compiled module.
+* bad arguments raise clear errors at the door (``kernels.im2col`` and the others), on
+  both paths; behind it, the twins and the compiled module assume valid arguments.
 """
 import importlib
 
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import helpers
 from minireg import kernels
 
 compiled = importlib.import_module("minireg._ext.im2col")  # built by `pip install .`
@@ -149,61 +151,76 @@ def test_dispatcher_uses_compiled_kernel_or_twin():
     np.testing.assert_array_equal(back_fast, back_twin)
 
 
-# ---- errors --------------------------------------------------------------------------------
+# ---- errors, at the door, on both paths -----------------------------------------------------
 
-IM2COL_FUNCTIONS = [kernels.im2col_numpy, kernels.im2col, compiled.im2col]
-COL2IM_FUNCTIONS = [kernels.col2im_numpy, kernels.col2im, compiled.col2im]
+PATHS = ["compiled", "twin"]
 X = np.zeros((2, 3, 5, 5))
 
 
-@pytest.mark.parametrize("im2col", IM2COL_FUNCTIONS)
+def kernel_path(path):
+    return helpers.kernel_path(path, "im2col")
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("x, kh, kw, stride, padding, error, message", [
     (np.zeros((3, 5, 5)), 3, 3, 1, 0, ValueError, "4 dimensions"),
     (np.zeros((2, 3, 5, 5), dtype=np.int64), 3, 3, 1, 0, TypeError, "float32 or float64"),
     (np.zeros((2, 3, 5, 5), dtype=np.float16), 3, 3, 1, 0, TypeError, "float32 or float64"),
+    (np.zeros((2, 3, 5, 5), dtype=np.complex128), 3, 3, 1, 0, TypeError, "float32 or float64"),
+    (np.zeros((2, 3, 5, 5)).tolist(), 3, 3, 1, 0, TypeError, "x must be a NumPy array"),
     (X, 3, 3, 1, -1, ValueError, "padding"),
     (X, 3, 3, 0, 0, ValueError, "stride"),
-    (X, 0, 3, 1, 0, ValueError, "kernel size"),
+    (X, 0, 3, 1, 0, ValueError, "kh must be an integer >= 1"),
+    (X, 3, 0, 1, 0, ValueError, "kw must be an integer >= 1"),
     (X, 8, 3, 1, 1, ValueError, "larger than the padded input height"),
     (X, 3, 6, 1, 0, ValueError, "larger than the padded input width"),
+    (X, 3, 3, 1.5, 0, TypeError, "stride must be an integer"),
+    (X, 3, 3, 1, True, TypeError, "padding must be an integer"),
+    (X, 3.0, 3, 1, 0, TypeError, "kh must be an integer"),
 ])
-def test_im2col_rejects_bad_arguments(im2col, x, kh, kw, stride, padding, error, message):
-    with pytest.raises(error, match=message):
-        im2col(x, kh, kw, stride, padding)
+def test_im2col_rejects_bad_arguments(path, x, kh, kw, stride, padding, error, message):
+    with kernel_path(path), pytest.raises(error, match=message):
+        kernels.im2col(x, kh, kw, stride, padding)
 
 
-@pytest.mark.parametrize("col2im", COL2IM_FUNCTIONS)
-def test_col2im_accepts_the_shape_im2col_produces(col2im):
+@pytest.mark.parametrize("path", PATHS)
+def test_col2im_accepts_the_shape_im2col_produces(path):
     # x of shape (2, 3, 5, 5), 3x3 kernel, stride 1, no padding: cols is (3*3*3, 2*3*3)
-    assert col2im(np.ones((27, 18)), (2, 3, 5, 5), 3, 3, 1, 0).shape == (2, 3, 5, 5)
+    with kernel_path(path):
+        assert kernels.col2im(np.ones((27, 18)), (2, 3, 5, 5), 3, 3, 1, 0).shape == (2, 3, 5, 5)
+        assert kernels.col2im(np.ones((27, 18)), [np.int64(2), 3, 5, 5], 3, 3, 1, 0).shape == (2, 3, 5, 5)
 
 
-@pytest.mark.parametrize("col2im", COL2IM_FUNCTIONS)
-@pytest.mark.parametrize("cols_shape, x_shape, kh, kw, stride, padding, error, message", [
-    ((27, 17), (2, 3, 5, 5), 3, 3, 1, 0, ValueError, r"needs \(27, 18\)"),
-    ((27, 18, 1), (2, 3, 5, 5), 3, 3, 1, 0, ValueError, "cols"),
-    ((27, 18), (2, 3, 5), 3, 3, 1, 0, ValueError, "x_shape"),
-    ((27, 18), (2, 3, 5, 5), 3, 3, 1, -2, ValueError, "padding"),
-    ((27, 18), (2, 3, 5, 5), 3, 3, 0, 0, ValueError, "stride"),
-    ((27, 18), (2, 3, 2, 2), 3, 3, 1, 0, ValueError, "larger than the padded input"),
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("cols, x_shape, kh, kw, stride, padding, error, message", [
+    (np.zeros((27, 17)), (2, 3, 5, 5), 3, 3, 1, 0, ValueError, r"needs \(27, 18\)"),
+    (np.zeros((27, 18, 1)), (2, 3, 5, 5), 3, 3, 1, 0, ValueError, "cols"),
+    (np.zeros((27, 18)), (2, 3, 5), 3, 3, 1, 0, ValueError, "x_shape"),
+    (np.zeros((27, 18)), 5, 3, 3, 1, 0, TypeError, "x_shape"),
+    (np.zeros((27, 18)), (2, 3, 5.0, 5), 3, 3, 1, 0, TypeError, r"x_shape\[2\] must be an integer"),
+    (np.zeros((27, 18)), (2, 3, 5.7, 5), 3, 3, 1, 0, TypeError, r"x_shape\[2\] must be an integer"),
+    (np.zeros((27, 18)), (2, -3, 5, 5), 3, 3, 1, 0, ValueError, r"x_shape\[1\] must be an integer >= 0"),
+    (np.zeros((27, 18)), (2, 3, 5, 5), 3, 3, 1, -2, ValueError, "padding"),
+    (np.zeros((27, 18)), (2, 3, 5, 5), 3, 3, 0, 0, ValueError, "stride"),
+    (np.zeros((27, 18)), (2, 3, 2, 2), 3, 3, 1, 0, ValueError, "larger than the padded input"),
+    (np.zeros((27, 18), dtype=np.int32), (2, 3, 5, 5), 3, 3, 1, 0, TypeError, "float32 or float64"),
+    (np.zeros((27, 18), dtype=np.float16), (2, 3, 5, 5), 3, 3, 1, 0, TypeError, "float32 or float64"),
 ])
-def test_col2im_rejects_bad_arguments(col2im, cols_shape, x_shape, kh, kw, stride, padding, error, message):
-    with pytest.raises(error, match=message):
-        col2im(np.zeros(cols_shape), x_shape, kh, kw, stride, padding)
+def test_col2im_rejects_bad_arguments(path, cols, x_shape, kh, kw, stride, padding, error, message):
+    with kernel_path(path), pytest.raises(error, match=message):
+        kernels.col2im(cols, x_shape, kh, kw, stride, padding)
 
 
-@pytest.mark.parametrize("col2im", COL2IM_FUNCTIONS)
-def test_col2im_rejects_integer_cols(col2im):
-    with pytest.raises(TypeError, match="float32 or float64"):
-        col2im(np.zeros((27, 18), dtype=np.int32), (2, 3, 5, 5), 3, 3, 1, 0)
-
-
-@pytest.mark.parametrize("im2col", [kernels.im2col_numpy, kernels.im2col])
-def test_im2col_rejects_non_integer_window_arguments(im2col):
-    with pytest.raises(TypeError, match="stride must be an int"):
-        im2col(X, 3, 3, 1.5, 0)
-    with pytest.raises(TypeError, match="padding must be an int"):
-        im2col(X, 3, 3, 1, True)
+def test_conv_output_size_checks_its_arguments():
+    assert kernels.conv_output_size(28, 5, 1, 2) == 28
+    assert kernels.conv_output_size(np.int64(7), 3, 2, 0) == 3
+    for args, error, message in [((3, 0, 1, 0), ValueError, "kernel must be an integer >= 1"),
+                                 ((3, 1, 0, 0), ValueError, "stride must be an integer >= 1"),
+                                 ((3, 1, 1, -1), ValueError, "padding must be an integer >= 0"),
+                                 ((3.5, 1, 1, 0), TypeError, "size must be an integer"),
+                                 ((3, 5, 1, 0), ValueError, "larger than the padded input size")]:
+        with pytest.raises(error, match=message):
+            kernels.conv_output_size(*args)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -219,17 +236,42 @@ def test_large_inputs_split_over_threads_still_equal_the_twin(dtype, stride, pad
                                   kernels.col2im_numpy(upstream, x.shape, 3, 3, stride, padding))
 
 
-@pytest.mark.parametrize("im2col", [compiled.im2col, kernels.im2col_numpy, kernels.im2col])
-def test_im2col_writes_into_out_and_checks_it(im2col):
+@pytest.mark.parametrize("path", PATHS)
+def test_im2col_writes_into_out_and_checks_it(path):
     x = random_array((2, 3, 5, 5), np.float32, "c", seed=3)
     expected = kernels.im2col_numpy(x, 3, 3, 1, 1)
     out = np.full(expected.shape, np.nan, dtype=np.float32)
-    assert im2col(x, 3, 3, 1, 1, out=out) is out
-    np.testing.assert_array_equal(out, expected)
-    with pytest.raises(ValueError, match="out"):
-        im2col(x, 3, 3, 1, 1, out=np.empty(expected.shape, dtype=np.float64))
-    with pytest.raises(ValueError, match="out"):
-        im2col(x, 3, 3, 1, 1, out=np.empty((expected.shape[0] + 1, expected.shape[1]), np.float32))
+    with kernel_path(path):
+        assert kernels.im2col(x, 3, 3, 1, 1, out=out) is out
+        np.testing.assert_array_equal(out, expected)
+        for bad in (np.empty(expected.shape, dtype=np.float64),
+                    np.empty((expected.shape[0] + 1, expected.shape[1]), np.float32),
+                    np.empty(expected.shape[::-1], np.float32).T,  # the right shape, not C-contiguous
+                    np.broadcast_to(np.float32(0), expected.shape)):  # read-only
+            with pytest.raises(ValueError, match="out must be a writeable C-contiguous"):
+                kernels.im2col(x, 3, 3, 1, 1, out=bad)
+        with pytest.raises(TypeError, match="out must be None or"):
+            kernels.im2col(x, 3, 3, 1, 1, out=expected.tolist())
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_out_that_shares_memory_with_the_input_is_refused(path):
+    """The compiled kernels read the input while they write ``out`` (with no padding,
+    im2col reads ``x`` itself), so an overlapping ``out`` would give other numbers than
+    the twin: both paths refuse it."""
+    # 1x1 kernel, no padding, one image of one channel: cols has the shape of x's pixels
+    memory = np.arange(1.0, 17.0)
+    x = memory[:9].reshape(1, 1, 3, 3)
+    with kernel_path(path):
+        with pytest.raises(ValueError, match="out shares memory with x"):
+            kernels.im2col(x, 1, 1, 1, 0, out=memory[4:13].reshape(1, 9))
+        image = memory[:16].reshape(1, 4, 4, 1)
+        with pytest.raises(ValueError, match="out shares memory with x"):
+            kernels.im2row(image, 1, 1, 1, out=memory.reshape(16, 1))
+        rows = memory.reshape(16, 1)
+        with pytest.raises(ValueError, match="out shares memory with rows"):
+            kernels.row2im(rows, (1, 4, 4, 1), 1, 1, 1, out=memory.reshape(1, 4, 4, 1))
+    np.testing.assert_array_equal(memory, np.arange(1.0, 17.0))  # nothing was written
 
 
 # ---- im2row / row2im: the same unfolding of a padded NHWC image, one row per pixel ------------
@@ -334,48 +376,59 @@ def test_large_row_calls_split_over_threads_still_equal_the_twin(dtype):
                                   kernels.row2im_numpy(rows, x.shape, 5, 5, 1))
 
 
-@pytest.mark.parametrize("im2row, row2im", [(compiled.im2row, compiled.row2im),
-                                            (kernels.im2row_numpy, kernels.row2im_numpy),
-                                            (kernels.im2row, kernels.row2im)])
-def test_row_kernels_write_into_out_and_check_it(im2row, row2im):
+@pytest.mark.parametrize("path", PATHS)
+def test_row_kernels_write_into_out_and_check_it(path):
     x = random_array((2, 6, 6, 3), np.float32, "c", seed=3)
     expected_rows = kernels.im2row_numpy(x, 3, 3, 1)
     out = np.full(expected_rows.shape, np.nan, dtype=np.float32)
-    assert im2row(x, 3, 3, 1, out=out) is out
-    np.testing.assert_array_equal(out, expected_rows)
-    back = np.full(x.shape, np.nan, dtype=np.float32)  # overwritten, not added to
-    assert row2im(expected_rows, x.shape, 3, 3, 1, out=back) is back
-    np.testing.assert_array_equal(back, kernels.row2im_numpy(expected_rows, x.shape, 3, 3, 1))
-    for bad in (np.empty(expected_rows.shape, np.float64), np.empty((3, 27), np.float32),
-                np.empty((54, 16), np.float32)[:, ::2]):
+    with kernel_path(path):
+        assert kernels.im2row(x, 3, 3, 1, out=out) is out
+        np.testing.assert_array_equal(out, expected_rows)
+        back = np.full(x.shape, np.nan, dtype=np.float32)  # overwritten, not added to
+        assert kernels.row2im(expected_rows, x.shape, 3, 3, 1, out=back) is back
+        np.testing.assert_array_equal(back, kernels.row2im_numpy(expected_rows, x.shape, 3, 3, 1))
+        for bad in (np.empty(expected_rows.shape, np.float64), np.empty((3, 27), np.float32),
+                    np.empty((54, 16), np.float32)[:, ::2]):
+            with pytest.raises(ValueError, match="out"):
+                kernels.im2row(x, 3, 3, 1, out=bad)
         with pytest.raises(ValueError, match="out"):
-            im2row(x, 3, 3, 1, out=bad)
-    with pytest.raises(ValueError, match="out"):
-        row2im(expected_rows, x.shape, 3, 3, 1, out=np.empty((2, 6, 6, 3), np.float64))
+            kernels.row2im(expected_rows, x.shape, 3, 3, 1, out=np.empty((2, 6, 6, 3), np.float64))
 
 
-@pytest.mark.parametrize("im2row", [kernels.im2row_numpy, kernels.im2row, compiled.im2row])
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("x, kh, kw, stride, error, message", [
     (np.zeros((5, 5, 3)), 3, 3, 1, ValueError, "4 dimensions"),
     (np.zeros((2, 5, 5, 3), dtype=np.int64), 3, 3, 1, TypeError, "float32 or float64"),
+    (np.zeros((2, 5, 5, 3), dtype=np.complex64), 3, 3, 1, TypeError, "float32 or float64"),
     (np.zeros((2, 5, 5, 3)), 3, 3, 0, ValueError, "stride"),
-    (np.zeros((2, 5, 5, 3)), 0, 3, 1, ValueError, "kernel size"),
+    (np.zeros((2, 5, 5, 3)), 0, 3, 1, ValueError, "kh must be an integer >= 1"),
     (np.zeros((2, 5, 5, 3)), 6, 3, 1, ValueError, "larger than the padded input height"),
     (np.zeros((2, 5, 5, 3)), 3, 6, 1, ValueError, "larger than the padded input width"),
 ])
-def test_im2row_rejects_bad_arguments(im2row, x, kh, kw, stride, error, message):
-    with pytest.raises(error, match=message):
-        im2row(x, kh, kw, stride)
+def test_im2row_rejects_bad_arguments(path, x, kh, kw, stride, error, message):
+    with kernel_path(path), pytest.raises(error, match=message):
+        kernels.im2row(x, kh, kw, stride)
 
 
-@pytest.mark.parametrize("row2im", [kernels.row2im_numpy, kernels.row2im, compiled.row2im])
-@pytest.mark.parametrize("rows_shape, x_shape, error, message", [
-    ((18, 26), (2, 5, 5, 3), ValueError, r"needs \(18, 27\)"),
-    ((18, 27), (2, 5, 5), ValueError, "x_shape"),
-    ((18, 27), (2, 2, 5, 3), ValueError, "larger than the padded input height"),
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("rows, x_shape, error, message", [
+    (np.zeros((18, 26)), (2, 5, 5, 3), ValueError, r"needs \(18, 27\)"),
+    (np.zeros((18, 27)), (2, 5, 5), ValueError, "x_shape"),
+    (np.zeros((18, 27)), (2, 2, 5, 3), ValueError, "larger than the padded input height"),
+    (np.zeros((18, 27)), (2, 5.5, 5, 3), TypeError, r"x_shape\[1\] must be an integer"),
+    (np.zeros((18, 27), dtype=np.int32), (2, 5, 5, 3), TypeError, "float32 or float64"),
 ])
-def test_row2im_rejects_bad_arguments(row2im, rows_shape, x_shape, error, message):
-    with pytest.raises(error, match=message):
-        row2im(np.zeros(rows_shape), x_shape, 3, 3, 1)
-    with pytest.raises(TypeError, match="float32 or float64"):
-        row2im(np.zeros((18, 27), dtype=np.int32), (2, 5, 5, 3), 3, 3, 1)
+def test_row2im_rejects_bad_arguments(path, rows, x_shape, error, message):
+    with kernel_path(path), pytest.raises(error, match=message):
+        kernels.row2im(rows, x_shape, 3, 3, 1)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_empty_inputs_give_empty_results_on_both_paths(path):
+    with kernel_path(path):
+        assert kernels.im2col(np.zeros((0, 2, 4, 4)), 3, 3, 1, 1).shape == (18, 0)
+        assert kernels.im2col(np.zeros((1, 0, 4, 4)), 3, 3, 1, 1).shape == (0, 16)
+        assert kernels.col2im(np.zeros((18, 0)), (0, 2, 4, 4), 3, 3, 1, 1).shape == (0, 2, 4, 4)
+        assert kernels.im2row(np.zeros((0, 4, 4, 2)), 3, 3, 1).shape == (0, 18)
+        assert kernels.im2row(np.zeros((1, 4, 4, 0)), 3, 3, 1).shape == (4, 0)
+        assert kernels.row2im(np.zeros((4, 0)), (1, 4, 4, 0), 3, 3, 1).shape == (1, 4, 4, 0)

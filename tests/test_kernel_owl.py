@@ -186,3 +186,128 @@ def test_compiled_kernel_refuses_bad_values_without_touching_out():
         with pytest.raises(ValueError, match="lam must be finite"):
             kernels.owl_prox(np.array([1.0, 3.0, 2.0]), [np.inf, 0.5, 0.1], 1.0, out=out)
     np.testing.assert_array_equal(out, 7.0)
+
+
+# ---- the door: bad input, on both paths -----------------------------------------------------
+
+PATHS = ["compiled", "twin"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_out_that_overlaps_the_input_is_refused(path):
+    """A shifted ``out`` over the same memory made the compiled GrOWL prox give other
+    numbers than its twin (it writes row i before it reads row i + 1): refused."""
+    memory = np.arange(1.0, 13.0)
+    lam = np.array([1.0, 0.5, 0.0])
+    with kernel_path(path):
+        with pytest.raises(ValueError, match="out overlaps w in memory without being w itself"):
+            kernels.growl_prox(memory[:9].reshape(3, 3), lam, 0.5, out=memory[3:].reshape(3, 3))
+        with pytest.raises(ValueError, match="out overlaps z in memory without being z itself"):
+            kernels.owl_prox(memory[:10], np.linspace(1, 0, 10), 0.5, out=memory[2:])
+        with pytest.raises(ValueError, match="out overlaps z"):  # same memory, other order
+            kernels.owl_prox(memory[:10], np.linspace(1, 0, 10), 0.5, out=memory[9::-1])
+    np.testing.assert_array_equal(memory, np.arange(1.0, 13.0))  # nothing was written
+
+
+def test_exact_in_place_gives_the_same_numbers_on_both_paths():
+    """``out`` that is the input itself -- the same memory and layout, even as another
+    view object -- is worked on in place, with the numbers of the out-of-place call."""
+    lam = np.linspace(2, 0, 12)
+    for step in [1, 2]:  # contiguous, and every other entry
+        start = np.random.default_rng(step).standard_normal(24)
+        after = {}
+        for path in PATHS:
+            memory = start.copy()
+            z = memory[: 12 * step : step]
+            with kernel_path(path):
+                expected = kernels.owl_prox(z, lam, 0.3)
+                assert kernels.owl_prox(z, lam, 0.3, out=z) is z
+                np.testing.assert_array_equal(z, expected)
+                w = memory[: 12 * step : step].reshape(4, 3)
+                expected = kernels.growl_prox(w, lam[:4], 0.3)
+                same_w = memory[: 12 * step : step].reshape(4, 3)
+                assert kernels.growl_prox(w, lam[:4], 0.3, out=same_w) is same_w
+                np.testing.assert_array_equal(w, expected)
+            after[path] = memory
+        np.testing.assert_allclose(after["twin"], after["compiled"], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_non_finite_input_is_refused_by_every_pava_function(path):
+    with kernel_path(path):
+        for bad in (np.nan, np.inf, -np.inf):
+            with pytest.raises(ValueError, match="values must hold finite numbers only"):
+                kernels.isotonic_nonincreasing(np.array([1.0, bad, 0.0]))
+            with pytest.raises(ValueError, match="z must be finite"):
+                kernels.owl_prox(np.array([1.0, bad, 0.0], dtype=np.float32), [1.0, 0.5, 0.0], 1.0)
+            with pytest.raises(ValueError, match="w .* must be finite"):
+                kernels.growl_prox(np.array([[1.0, bad], [1.0, 1.0]]), [1.0, 0.5], 1.0)
+        with pytest.raises(ValueError, match="w .* must be finite"):  # a row norm overflows
+            kernels.growl_prox(np.array([[1e200, 1e200], [1.0, 1.0]]), [1.0, 0.5], 1.0)
+        for lam, message in [([np.inf, 0.5, 0.0], "lam must be finite"),
+                             ([1.0, np.nan, 0.0], "lam must be finite"),
+                             ([1.0, 0.5, -0.5], "lam must be non-negative"),
+                             ([0.5, 1.0, 0.0], "lam must be non-increasing")]:
+            with pytest.raises(ValueError, match=message):
+                kernels.owl_prox(np.array([1.0, 2.0, 3.0]), lam, 1.0)
+            with pytest.raises(ValueError, match=message):
+                kernels.growl_prox(np.ones((3, 2)), lam, 1.0)
+
+
+@pytest.mark.parametrize("lam", [[np.inf, 1.0, 0.0], [1.0, np.nan, 0.0], [2.0, 3.0, np.nan], [1.0, np.inf, 0.0],
+                                 [1.0, 0.5, -np.inf], [-np.inf, -np.inf, -np.inf], [np.nan, 2.0, 3.0],
+                                 [1.0, 0.5, -1e-300]])
+def test_both_paths_name_the_same_problem_of_the_weights(lam):
+    messages = set()
+    for path in PATHS:
+        with kernel_path(path), pytest.raises(ValueError, match="lam must") as caught:
+            kernels.owl_prox(np.array([1.0, 2.0, 3.0]), lam, 1.0)
+        messages.add(str(caught.value))
+    assert len(messages) == 1
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_bad_types_shapes_and_numbers_are_refused(path):
+    z, lam = np.array([1.0, -2.0, 3.0]), np.array([1.0, 0.5, 0.0])
+    with kernel_path(path):
+        for dtype in (np.float16, np.int64, np.complex128, object, np.bool_):
+            bad = np.ones(3, dtype=dtype)
+            with pytest.raises(TypeError, match="z must be a NumPy array of float32 or float64"):
+                kernels.owl_prox(bad, lam, 1.0)
+            with pytest.raises(TypeError, match="w must be a NumPy array of float32 or float64"):
+                kernels.growl_prox(bad.reshape(3, 1), lam, 1.0)
+            with pytest.raises(TypeError, match="values must be a NumPy array of float32 or float64"):
+                kernels.isotonic_nonincreasing(bad)
+        with pytest.raises(TypeError, match="z must be an array"):
+            kernels.owl_prox([[1.0, 2.0], [3.0]], lam, 1.0)
+        with pytest.raises(ValueError, match="z must be a 1-D vector"):
+            kernels.owl_prox(np.ones((3, 1)), lam, 1.0)
+        with pytest.raises(ValueError, match="w must be a 2-D matrix"):
+            kernels.growl_prox(np.ones(3), lam, 1.0)
+        with pytest.raises(ValueError, match="values must be 1-D"):
+            kernels.isotonic_nonincreasing(np.ones((2, 2)))
+        for bad_lam, error in [(np.array([1 + 1j, 0, 0]), TypeError), (np.array([True, False, False]), TypeError),
+                               ([[1.0, 0.5, 0.0]], ValueError), ([1.0, 0.5], ValueError)]:
+            with pytest.raises(error, match="lam must"):
+                kernels.owl_prox(z, bad_lam, 1.0)
+        for eta, error in [(-1.0, ValueError), (np.nan, ValueError), (np.inf, ValueError),
+                           ("1", TypeError), (True, TypeError), (1 + 0j, TypeError)]:
+            with pytest.raises(error, match="eta must be a finite number"):
+                kernels.owl_prox(z, lam, eta)
+        for out, error, message in [
+            (np.ones(3, dtype=np.float32), ValueError, "got dtype float32"),
+            (np.ones(4), ValueError, r"got shape \(4,\)"),
+            (np.broadcast_to(0.0, 3), ValueError, "got a read-only array"),
+            ([0.0, 0.0, 0.0], TypeError, "out must be None or"),
+        ]:
+            with pytest.raises(error, match=message):
+                kernels.owl_prox(z, lam, 1.0, out=out)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_empty_inputs_give_empty_results(path):
+    with kernel_path(path):
+        assert kernels.owl_prox(np.zeros(0, np.float32), [], 1.0).dtype == np.float32
+        assert kernels.growl_prox(np.zeros((0, 3)), [], 1.0).shape == (0, 3)
+        np.testing.assert_array_equal(kernels.growl_prox(np.ones((2, 0)), [1.0, 0.0], 1.0), np.ones((2, 0)))
+        assert kernels.isotonic_nonincreasing([]).shape == (0,)

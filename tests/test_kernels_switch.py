@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 
@@ -98,3 +99,59 @@ def test_use_compiled_switches_and_returns_the_previous_setting():
         kernels.use_compiled(previous)
     with pytest.raises(TypeError, match="enabled"):
         kernels.use_compiled("no")
+
+
+SETTING_PROBE = textwrap.dedent("""
+    import json, warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from minireg import kernels
+    print(json.dumps({"status": kernels.compiled_status(),
+                      "warnings": [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]}))
+""")
+
+
+def probe_setting(value):
+    """compiled_status() and the RuntimeWarnings of a fresh import with MINIREG_PURE_NUMPY=value."""
+    env = {**os.environ, "MINIREG_PURE_NUMPY": value}
+    done = subprocess.run([sys.executable, "-c", SETTING_PROBE], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("value, paths", [("false", {"compiled"}), ("Off", {"compiled"}), ("YES", {"numpy twin"})])
+def test_the_environment_variable_is_read_as_a_yes_or_a_no(value, paths):
+    """MINIREG_PURE_NUMPY=false used to switch the compiled kernels off."""
+    result = probe_setting(value)
+    assert set(result["status"].values()) == paths
+    assert result["warnings"] == []
+
+
+def test_an_unknown_setting_warns_with_the_accepted_values_and_keeps_the_compiled_kernels():
+    result = probe_setting("maybe")
+    assert set(result["status"].values()) == {"compiled"}
+    [warning] = result["warnings"]
+    assert "MINIREG_PURE_NUMPY='maybe'" in warning
+    for accepted in ("1", "true", "yes", "on", "'0'", "'false'", "'no'", "'off'", "unset"):
+        assert accepted in warning
+
+
+@pytest.mark.parametrize("value", [None, "", "0", "false", "FALSE", "no", "No", "off", " off "])
+def test_settings_that_mean_no_choose_the_compiled_kernels(value):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernels._twins_requested(value) is False
+
+
+@pytest.mark.parametrize("value", ["1", "true", "True", "yes", "YES", "on", "On", " 1 "])
+def test_settings_that_mean_yes_choose_the_twins(value):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernels._twins_requested(value) is True
+
+
+@pytest.mark.parametrize("value", ["2", "-1", "y", "enable", "numpy", "1.0"])
+def test_other_settings_warn_and_choose_the_compiled_kernels(value):
+    with pytest.warns(RuntimeWarning, match="MINIREG_PURE_NUMPY=.* is not understood"):
+        assert kernels._twins_requested(value) is False

@@ -347,25 +347,74 @@ def test_bad_weights_are_refused_with_a_clear_error(path):
 
 
 def test_bad_arrays_and_numbers_are_refused_with_a_clear_error():
-    with pytest.raises(TypeError, match="z must be a float32 or float64 array"):
+    with pytest.raises(TypeError, match="z must be a NumPy array of float32 or float64"):
         P.prox_owl(np.array([1, 2, 3]), [1.0, 0.5, 0.0], 1.0)
-    with pytest.raises(TypeError, match="weight must be a float32 or float64 array"):
+    with pytest.raises(TypeError, match="weight must be a NumPy array of float32 or float64"):
         P.prox_growl(np.array([[1, 2]], dtype=object), [1.0], 1.0)
-    with pytest.raises(TypeError, match="x must be a float32 or float64 array"):
+    with pytest.raises(TypeError, match="x must be a NumPy array of float32 or float64"):
         P.soft_threshold(np.arange(3), 0.5)
-    with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"eta must be a finite number in \[0.0, inf\)"):
         P.prox_l1(np.ones(3), 0.5, -1.0)
-    with pytest.raises(TypeError, match="eta must be a real number"):
+    with pytest.raises(TypeError, match="eta must be a finite number"):
         P.prox_owl(np.ones(3), [1.0, 0.5, 0.0], "fast")
-    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"alpha must be a finite number in \[0.0, inf\)"):
         P.prox_group_lasso(np.ones((2, 2)), -0.5, 1.0)
-    with pytest.raises(ValueError, match="out must have shape"):
+    with pytest.raises(ValueError, match=r"out must be a writeable NumPy array of shape \(3, 2\)"):
         P.prox_growl(np.ones((3, 2)), [1.0, 0.5, 0.0], 1.0, out=np.ones((2, 3)))
-    with pytest.raises(ValueError, match="out must have shape .* and dtype"):
+    with pytest.raises(ValueError, match="out must be .* and dtype float64; got dtype float32"):
         P.prox_l1(np.ones(3), 0.5, 1.0, out=np.ones(3, dtype=np.float32))
-    with pytest.raises(ValueError, match=r"p must be an int in 1 \.\.\. n = 5"):
+    with pytest.raises(ValueError, match=r"p must be an integer in \[1, 5\], got 6"):
         P.growl_weights(5, 1.0, 0.1, 6)
-    with pytest.raises(ValueError, match="n must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"n \(the number of rows\) must be an integer >= 1"):
         P.growl_weights(0, 1.0, 0.1, 1)
-    with pytest.raises(ValueError, match="lambda2 must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"lambda2 must be a finite number in \[0.0, inf\)"):
         P.oscar_weights(5, 1.0, -0.1)
+
+
+def test_owl_norm_checks_every_rule_of_its_weights():
+    """A negative weight made owl_norm return a negative "norm"; NaN, complex weights
+    (their imaginary part was dropped) and increasing weights were accepted too."""
+    z = np.array([3.0, -1.0, 2.0])
+    for lam, error, message in [([-1.0, -2.0, -3.0], ValueError, "lam must be non-negative"),
+                                ([1.0, 0.5, -0.5], ValueError, "lam must be non-negative"),
+                                ([0.5, 1.0, 0.0], ValueError, "lam must be non-increasing"),
+                                ([np.nan, 0.5, 0.0], ValueError, "lam must be finite"),
+                                ([np.inf, 0.5, 0.0], ValueError, "lam must be finite"),
+                                (np.array([1 + 1j, 0, 0]), TypeError, "lam must be an array of real numbers"),
+                                ([1.0, 0.5], ValueError, r"lam must have shape \(3,\)")]:
+        with pytest.raises(error, match=message):
+            P.owl_norm(z, lam)
+        with pytest.raises(error, match=message):
+            P.growl_norm(np.ones((3, 2)), lam)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="z must hold finite numbers only"):
+            P.owl_norm(np.array([1.0, bad, 0.0]), [1.0, 0.5, 0.0])
+        with pytest.raises(ValueError, match="weight must hold finite numbers only"):
+            P.growl_norm(np.array([[1.0, bad], [0.0, 1.0]]), [1.0, 0.5])
+    # A row norm that overflows meets no zero weight: inf with a positive weight, else 0.
+    huge = np.array([[1e200, 1e200], [3.0, 4.0]])
+    assert P.growl_norm(huge, [1.0, 0.0]) == np.inf
+    assert P.growl_norm(huge, [0.0, 0.0]) == 0.0
+
+
+def test_closed_form_proxes_refuse_non_finite_weights():
+    """soft thresholding of NaN returned NaN without a word; a prox needs a finite input."""
+    for bad in (np.nan, np.inf, -np.inf):
+        w = np.array([[1.0, bad], [0.5, -0.5]])
+        with pytest.raises(ValueError, match="x must hold finite numbers only"):
+            P.soft_threshold(w, 0.1)
+        with pytest.raises(ValueError, match="weight must hold finite numbers only"):
+            P.prox_l1(w, 0.1, 1.0)
+        with pytest.raises(ValueError, match="weight must hold finite numbers only"):
+            P.prox_group_lasso(w, 0.1, 1.0)
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        P.soft_threshold(np.ones(3), np.inf)
+
+
+def test_soft_threshold_of_a_scalar_weight_is_an_array():
+    """A 0-d weight ended in NumPy's "return arrays must be of ArrayType"."""
+    shrunk = P.prox_l1(np.float32(-0.5), 0.2, 1.0)
+    assert isinstance(shrunk, np.ndarray) and shrunk.shape == () and shrunk.dtype == np.float32
+    assert shrunk == np.float32(-0.3)
+    out = np.zeros((), dtype=np.float64)
+    assert P.soft_threshold(np.array(2.0), 0.5, out=out) is out and out == 1.5

@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled dropout: the keep mask and the scaled output ``x * m / keep`` in one pass.
 
-The readable twin is ``dropout_numpy`` in ``minireg/kernels.py``; call this kernel
-through ``minireg.kernels.dropout``, which validates the arguments. The same kernel
-serves DropConnect: pass a weight matrix as ``x``.
+The readable twin is ``dropout_numpy`` in ``minireg/kernels/dropout.py``; call this
+kernel through ``minireg.kernels.dropout``, which checks the arguments: this module
+assumes them valid. The same kernel serves DropConnect: pass a weight matrix as ``x``.
 
 Random bits
 -----------
@@ -37,16 +37,13 @@ def dropout_fill(const floating[::1] x, uint32_t threshold, double scale, object
                  floating[::1] out, uint8_t[::1] mask):
     """``mask[k] = draw_k < threshold``; ``out[k] = x[k] * (scale if mask[k] else 0)``.
 
-    ``x``, ``out`` and ``mask`` are flat and of one length; ``out`` may be ``x``.
-    ``threshold`` is ``round(keep * 2**16)`` (in 1 ... 2**16) and ``scale`` is ``1 / keep``.
+    Assumes, as ``minireg.kernels.dropout`` ensures: ``x``, ``out`` and ``mask`` are flat
+    and of one length; ``out`` is ``x`` itself or does not overlap it; ``threshold`` is
+    ``round(keep * 2**16)`` (in 1 ... 2**16) and ``scale`` is ``1 / keep``;
     ``bit_generator`` is ``rng.bit_generator`` of a ``numpy.random.Generator``.
-    Twin: ``minireg.kernels.dropout_numpy``.
+    Twin: ``dropout_numpy`` in ``minireg/kernels/dropout.py``.
     """
     cdef Py_ssize_t n = x.shape[0]
-    if out.shape[0] != n or mask.shape[0] != n:
-        raise ValueError("x, out and mask must have one length")
-    if threshold < 1 or threshold > 65536:
-        raise ValueError(f"threshold must be in 1 ... 2**16, got {threshold}")
     cdef bitgen_t* rng = <bitgen_t*>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
     cdef floating kept_factor = <floating>scale
     cdef floating dropped_factor = 0

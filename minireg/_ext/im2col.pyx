@@ -2,9 +2,13 @@
 in two layouts, and the adjoint of each.
 
 The readable twins are ``im2col_numpy``, ``col2im_numpy``, ``im2row_numpy`` and
-``row2im_numpy`` in ``minireg/kernels.py``; the tests check that both give exactly the
-same numbers. Call these functions through ``minireg.kernels`` (``kernels.im2col`` and
-so on), which fall back to the twins when this module is not built.
+``row2im_numpy`` in ``minireg/kernels/im2col.py``; the tests check that both give exactly
+the same numbers. Call these functions through ``minireg.kernels`` (``kernels.im2col``
+and so on), which check the arguments and fall back to the twins when this module is
+not built. These functions assume checked arguments: float32 or float64 arrays of
+consistent shapes (any memory layout for the inputs), window sizes and stride >= 1,
+padding >= 0, a kernel that fits, and an ``out`` of the result's shape and dtype that
+does not overlap the input. They are not safe to call with anything else.
 
 Layout ("kernel-major")
 -----------------------
@@ -215,33 +219,10 @@ def _over_planes(kernel, args, Py_ssize_t n_planes, Py_ssize_t work, Py_ssize_t 
         helper.join()
 
 
-def _check_window(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, Py_ssize_t padding):
-    if kh < 1 or kw < 1:
-        raise ValueError(f"kernel size must be >= 1, got kh={kh}, kw={kw}")
-    if stride < 1:
-        raise ValueError(f"stride must be an int >= 1, got {stride}")
-    if padding < 0:
-        raise ValueError(f"padding must be an int >= 0, got {padding}")
-
-
-def _output_size(Py_ssize_t size, Py_ssize_t kernel, Py_ssize_t stride, Py_ssize_t padding,
-                 str name):
-    if size + 2 * padding < kernel:
-        raise ValueError(
-            f"kernel size {kernel} is larger than the padded input {name} "
-            f"{size} + 2*{padding} = {size + 2 * padding}")
+cdef inline Py_ssize_t _output_size(Py_ssize_t size, Py_ssize_t kernel, Py_ssize_t stride,
+                                    Py_ssize_t padding) noexcept:
+    """Number of window positions along one axis (the kernel fits: checked by the caller)."""
     return (size + 2 * padding - kernel) // stride + 1
-
-
-def _check_dtype(array, str name):
-    if array.dtype != np.float32 and array.dtype != np.float64:
-        raise TypeError(f"{name} must be float32 or float64, got dtype {array.dtype}")
-
-
-def _check_out(out, shape, dtype):
-    if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype \
-            or not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"out must be a writeable C-contiguous {np.dtype(dtype)} array of shape {shape}")
 
 
 def im2col(x, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, Py_ssize_t padding, out=None):
@@ -253,22 +234,13 @@ def im2col(x, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, Py_ssize_t paddin
     is returned. The GIL is released while copying, and large calls use
     :func:`num_threads` threads.
     """
-    _check_window(kh, kw, stride, padding)
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {x.shape}")
-    _check_dtype(x, "x")
     n_batch, channels, height, width = x.shape
-    out_h = _output_size(height, kh, stride, padding, "height")
-    out_w = _output_size(width, kw, stride, padding, "width")
+    cdef Py_ssize_t out_h = _output_size(height, kh, stride, padding)
+    cdef Py_ssize_t out_w = _output_size(width, kw, stride, padding)
     x_padded = np.ascontiguousarray(
         np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))) if padding else x)
     shape = (channels * kh * kw, n_batch * out_h * out_w)
-    if out is None:
-        cols = np.empty(shape, dtype=x.dtype)
-    else:
-        _check_out(out, shape, x.dtype)
-        cols = out
+    cols = np.empty(shape, dtype=x.dtype) if out is None else out
     _over_planes(_im2col_planes, (x_padded, cols, kh, kw, stride, out_h, out_w),
                  n_batch * channels, cols.size)
     return cols
@@ -281,20 +253,9 @@ def col2im(cols, x_shape, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, Py_ss
     ``x_shape`` = (N, C, H, W) with the dtype of ``cols``. The GIL is released while
     adding, and large calls use :func:`num_threads` threads.
     """
-    _check_window(kh, kw, stride, padding)
-    cols = np.asarray(cols)
-    x_shape = tuple(x_shape)
-    if len(x_shape) != 4 or any(int(size) < 0 for size in x_shape):
-        raise ValueError(f"x_shape must be (N, C, H, W) of non-negative ints, got {x_shape}")
-    _check_dtype(cols, "cols")
-    n_batch, channels, height, width = [int(size) for size in x_shape]
-    out_h = _output_size(height, kh, stride, padding, "height")
-    out_w = _output_size(width, kw, stride, padding, "width")
-    expected = (channels * kh * kw, n_batch * out_h * out_w)
-    if cols.shape != expected:
-        raise ValueError(
-            f"cols has shape {cols.shape}, but x_shape {x_shape} with a {kh}x{kw} "
-            f"kernel, stride {stride} and padding {padding} needs {expected}")
+    n_batch, channels, height, width = x_shape
+    cdef Py_ssize_t out_h = _output_size(height, kh, stride, padding)
+    cdef Py_ssize_t out_w = _output_size(width, kw, stride, padding)
     cols = np.ascontiguousarray(cols)
     x_padded = np.zeros((n_batch, channels, height + 2 * padding, width + 2 * padding), dtype=cols.dtype)
     _over_planes(_col2im_planes, (cols, x_padded, kh, kw, stride, out_h, out_w),
@@ -329,21 +290,12 @@ def im2row(x, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, out=None):
     When ``out`` is given (a C-contiguous array of that shape and dtype) the rows are
     written into it and it is returned. The GIL is released while copying.
     """
-    _check_window(kh, kw, stride, 0)
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ValueError(f"x must have 4 dimensions (N, H, W, C), got shape {x.shape}")
-    _check_dtype(x, "x")
     n_batch, height, width, channels = x.shape
-    out_h = _output_size(height, kh, stride, 0, "height")
-    out_w = _output_size(width, kw, stride, 0, "width")
+    cdef Py_ssize_t out_h = _output_size(height, kh, stride, 0)
+    cdef Py_ssize_t out_w = _output_size(width, kw, stride, 0)
     x = np.ascontiguousarray(x)
     shape = (n_batch * out_h * out_w, kh * kw * channels)
-    if out is None:
-        rows = np.empty(shape, dtype=x.dtype)
-    else:
-        _check_out(out, shape, x.dtype)
-        rows = out
+    rows = np.empty(shape, dtype=x.dtype) if out is None else out
     _over_planes(_im2row_images, (x, rows, kh, kw, stride, out_h, out_w),
                  n_batch, rows.size, _PARALLEL_MIN_ROWS)
     return rows
@@ -356,27 +308,11 @@ def row2im(rows, x_shape, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t stride, out=N
     (N, H, W, C) with the dtype of ``rows`` (written into ``out`` when it is given, a
     C-contiguous array of that shape and dtype). The GIL is released while adding.
     """
-    _check_window(kh, kw, stride, 0)
-    rows = np.asarray(rows)
-    x_shape = tuple(x_shape)
-    if len(x_shape) != 4 or any(int(size) < 0 for size in x_shape):
-        raise ValueError(f"x_shape must be (N, H, W, C) of non-negative ints, got {x_shape}")
-    _check_dtype(rows, "rows")
-    n_batch, height, width, channels = [int(size) for size in x_shape]
-    out_h = _output_size(height, kh, stride, 0, "height")
-    out_w = _output_size(width, kw, stride, 0, "width")
-    expected = (n_batch * out_h * out_w, kh * kw * channels)
-    if rows.shape != expected:
-        raise ValueError(
-            f"rows has shape {rows.shape}, but x_shape {x_shape} with a {kh}x{kw} "
-            f"kernel and stride {stride} needs {expected}")
+    n_batch, height, width, channels = x_shape
+    cdef Py_ssize_t out_h = _output_size(height, kh, stride, 0)
+    cdef Py_ssize_t out_w = _output_size(width, kw, stride, 0)
     rows = np.ascontiguousarray(rows)
-    x_shape = (n_batch, height, width, channels)
-    if out is None:
-        x = np.empty(x_shape, dtype=rows.dtype)
-    else:
-        _check_out(out, x_shape, rows.dtype)
-        x = out
+    x = np.empty(x_shape, dtype=rows.dtype) if out is None else out
     _over_planes(_row2im_images, (rows, x, kh, kw, stride, out_h, out_w),
                  n_batch, rows.size, _PARALLEL_MIN_ROWS)
     return x

@@ -2,11 +2,14 @@
 """Compiled OWL and GrOWL proximal operators.
 
 The readable twins are ``owl_prox_numpy``, ``growl_prox_numpy`` and
-``isotonic_nonincreasing_numpy`` in ``minireg/kernels.py``; read those first. Call these
-functions through ``minireg.kernels.owl_prox`` / ``growl_prox``, which check types and
-shapes (this module assumes C-contiguous arrays of fewer than 2**31 entries). The
-values are checked here, on the way: a non-finite input or invalid weights are reported
-by a status code before anything is written to ``out``.
+``isotonic_nonincreasing_numpy`` in ``minireg/kernels/pava.py``; read those first. Call
+these functions through ``minireg.kernels.owl_prox`` / ``growl_prox`` /
+``isotonic_nonincreasing``, which check types, shapes, ``eta`` and ``out`` (this module
+assumes C-contiguous arrays of one length, fewer than 2**31 entries, and an ``out`` that
+is the input itself or does not overlap it). The values are checked here, on the way,
+because the first pass over the data finds them for free: a non-finite input (or row
+norm) or invalid weights are reported by a status code before anything is written to
+``out``, and ``minireg.kernels`` turns the code into an error.
 
 The OWL prox of ``eta * Omega_lam`` at ``z`` (GrOWL, Appendix A, Algorithm 2; Bogdan et
 al. 2015) is computed in three steps, all without the GIL:
@@ -63,7 +66,7 @@ cdef enum:
     # Workspaces up to this many entries (44 bytes each, so at most 46 MB) are kept for
     # the next call; larger ones are freed.
     LARGEST_KEPT_WORKSPACE = 1 << 20
-    # What owl_prox_core reports (minireg.kernels turns these into error messages).
+    # What owl_prox_core reports (minireg/kernels/__init__.py turns these into error messages).
     STATUS_OK = 0
     STATUS_INPUT_NOT_FINITE = 1
     STATUS_WEIGHTS_NOT_FINITE = 2
@@ -422,7 +425,7 @@ def owl_prox(const floating[::1] z, const double[::1] lam, double eta, floating[
 
     ``z``, ``lam`` and ``out`` have one length; ``out`` may be ``z`` itself. Returns a
     status: 0 done; 1 ``z`` not finite; 2, 3, 4 ``lam`` not finite, increasing,
-    negative (and then ``out`` is untouched). Twin: ``minireg.kernels.owl_prox_numpy``.
+    negative (and then ``out`` is untouched). Twin: ``owl_prox_numpy`` in ``minireg/kernels/pava.py``.
     """
     cdef Py_ssize_t n = z.shape[0]
     cdef int status
@@ -442,7 +445,7 @@ def growl_prox_rows(const floating[:, ::1] w, const double[::1] lam, double eta,
     Row norms r_i = ||w_i||_2 (in float64), then s = the OWL prox of r, then
     out_i = w_i * (s_i / r_i), a zero row staying zero. ``out`` may be ``w`` itself.
     Returns the status of ``owl_prox`` (1: a row norm is not finite).
-    Twin: ``minireg.kernels.growl_prox_numpy``.
+    Twin: ``growl_prox_numpy`` in ``minireg/kernels/pava.py``.
     """
     cdef Py_ssize_t n_rows = w.shape[0], n_columns = w.shape[1]
     cdef int status
@@ -495,7 +498,7 @@ def growl_prox_rows(const floating[:, ::1] w, const double[::1] lam, double eta,
 def isotonic_nonincreasing(const double[::1] values):
     """The least-squares non-increasing fit of ``values``, by pool adjacent violators.
 
-    Twin: ``minireg.kernels.isotonic_nonincreasing_numpy``.
+    Twin: ``isotonic_nonincreasing_numpy`` in ``minireg/kernels/pava.py``.
     """
     cdef Py_ssize_t n = values.shape[0]
     fit = np.empty(n, dtype=np.float64)

@@ -37,8 +37,9 @@ they are built and switched on, and their NumPy twins in ``minireg.kernels`` oth
 """
 import numpy as np
 
-from minireg import kernels
+from minireg import checks, kernels
 from minireg.checks import check_choice, check_number
+from minireg.kernels.pava import row_norms
 from minireg.nn.module import row_view
 from minireg.regularizers.base import Regularizer
 
@@ -47,14 +48,12 @@ from minireg.regularizers.base import Regularizer
 # Arguments
 # ---------------------------------------------------------------------------------------
 
-def _as_array(weight, name):
+def _as_array(weight, name, finite=True):
     """The ndarray behind ``weight`` (an ndarray, or anything with ``.data``, such as a
-    minireg Parameter), checked to be float32 or float64."""
+    minireg Parameter), checked to be float32 or float64 and, when ``finite``, to hold
+    no NaN or infinity (the OWL kernels check that on their own first pass)."""
     array = weight if isinstance(weight, np.ndarray) else getattr(weight, "data", weight)
-    array = np.asarray(array)
-    if array.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {array.dtype}")
-    return array
+    return checks.check_float_array(checks.as_array(array, name), name, finite=finite)
 
 
 def _as_out(out, like):
@@ -63,16 +62,6 @@ def _as_out(out, like):
     if out is not None and not isinstance(out, np.ndarray):
         out = getattr(out, "data", out)
     return kernels.check_out(out, like)
-
-
-def _nonnegative_number(value, name):
-    """``value`` as a Python float, checked to be finite and >= 0."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number >= 0, got {value!r}")
-    value = float(value)
-    if not (0.0 <= value < np.inf):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
 
 
 def _write_rows(result_rows, out):
@@ -90,14 +79,17 @@ def soft_threshold(x, threshold, out=None):
 
     ``S_t`` is the prox of ``t * ||x||_1``: it is the closed-form minimizer of
     ``1/2 (w - w*)^2 + t |w|``, ``w = sign(w*) max(|w*| - t, 0)`` (Deep Learning,
-    sec. 7.2.2, with the Hessian gamma_i = 1 and beta = t).
+    sec. 7.2.2, with the Hessian gamma_i = 1 and beta = t; published book sec. 7.1.2).
     """
     x = _as_array(x, "x")
-    threshold = _nonnegative_number(threshold, "threshold")
-    out = _as_out(out, x)
-    excess = np.abs(x) - threshold  # a Python float keeps float32 as float32
-    np.maximum(excess, 0, out=excess)
-    return np.copysign(excess, x, out=out)
+    threshold = checks.check_number(threshold, "threshold", minimum=0.0)
+    return _soft_threshold(x, threshold, _as_out(out, x))
+
+
+def _soft_threshold(x, threshold, out):
+    """:func:`soft_threshold` of checked arguments (``out`` None or checked)."""
+    excess = np.maximum(np.abs(x) - threshold, 0)  # a Python float keeps float32 as float32
+    return np.copysign(excess, x, out=np.empty_like(x) if out is None else out)  # an array even when 0-d
 
 
 def prox_l1(weight, alpha, eta, out=None):
@@ -110,9 +102,10 @@ def prox_l1(weight, alpha, eta, out=None):
     eta : float >= 0, the step size
     out : None, or an array like ``weight`` to write into
     """
-    alpha = _nonnegative_number(alpha, "alpha")
-    eta = _nonnegative_number(eta, "eta")
-    return soft_threshold(weight, eta * alpha, out=out)
+    w = _as_array(weight, "weight")
+    alpha = checks.check_number(alpha, "alpha", minimum=0.0)
+    eta = checks.check_number(eta, "eta", minimum=0.0)
+    return _soft_threshold(w, eta * alpha, _as_out(out, w))
 
 
 def prox_group_lasso(weight, alpha, eta, out=None):
@@ -126,14 +119,14 @@ def prox_group_lasso(weight, alpha, eta, out=None):
     This is GrOWL with all weights equal, lam_i = alpha (GrOWL, eq. (1) and sec. 3.1).
     """
     w = _as_array(weight, "weight")
-    alpha = _nonnegative_number(alpha, "alpha")
-    eta = _nonnegative_number(eta, "eta")
+    alpha = checks.check_number(alpha, "alpha", minimum=0.0)
+    eta = checks.check_number(eta, "eta", minimum=0.0)
     out = _as_out(out, w)
     rows = row_view(w)
-    row_norms = np.sqrt(np.sum(np.square(rows, dtype=np.float64), axis=1))
-    keep_fraction = np.zeros_like(row_norms)
-    nonzero = row_norms > 0
-    keep_fraction[nonzero] = np.maximum(0.0, 1.0 - eta * alpha / row_norms[nonzero])
+    norms = row_norms(rows)
+    keep_fraction = np.zeros_like(norms)
+    nonzero = norms > 0
+    keep_fraction[nonzero] = np.maximum(0.0, 1.0 - eta * alpha / norms[nonzero])
     result_rows = rows * keep_fraction.astype(w.dtype)[:, None]
     if out is None:
         return result_rows.reshape(w.shape)
@@ -159,7 +152,7 @@ def prox_owl(z, lam, eta, out=None):
     eta : float >= 0, the step size
     out : None, or an array like ``z`` to write into (``out=z`` works in place)
     """
-    z = _as_array(z, "z")
+    z = _as_array(z, "z", finite=False)
     out = _as_out(out, z)
     flat = z.reshape(-1)
     if out is None:
@@ -186,7 +179,7 @@ def prox_growl(weight, lam, eta, out=None):
     eta : float >= 0, the step size
     out : None, or an array like ``weight`` to write into (``out=weight`` works in place)
     """
-    w = _as_array(weight, "weight")
+    w = _as_array(weight, "weight", finite=False)
     out = _as_out(out, w)
     rows = row_view(w)
     if out is None:
@@ -198,20 +191,32 @@ def prox_growl(weight, lam, eta, out=None):
 
 
 def owl_norm(z, lam):
-    """``Omega_lam(z) = sum_i lam_i |z|_[i]``, the OWL norm (GrOWL, eq. (1) for vectors)."""
+    """``Omega_lam(z) = sum_i lam_i |z|_[i]``, the OWL norm (GrOWL, eq. (1) for vectors).
+
+    ``z``: finite, of any shape (one vector of its entries); ``lam``: ``z.size`` weights,
+    finite, non-increasing and non-negative, so that Omega_lam is a norm.
+    """
     z = _as_array(z, "z")
-    magnitudes = np.sort(np.abs(z.reshape(-1)).astype(np.float64))[::-1]
-    lam = np.asarray(lam, dtype=np.float64)
-    if lam.shape != magnitudes.shape:
-        raise ValueError(f"lam must have shape {magnitudes.shape}, one weight per entry, got {lam.shape}")
-    return float(np.dot(lam, magnitudes))
+    return _ordered_weighted_sum(np.abs(z.reshape(-1)).astype(np.float64), lam)
 
 
 def growl_norm(weight, lam):
     """``Omega_lam(W) = sum_i lam_i ||w_[i]||_2`` over the rows of ``row_view(weight)`` (GrOWL, eq. (1))."""
     rows = row_view(_as_array(weight, "weight"))
-    row_norms = np.sqrt(np.sum(np.square(rows, dtype=np.float64), axis=1))
-    return owl_norm(row_norms, lam)
+    with np.errstate(over="ignore"):  # a norm above 1.8e308 is inf, the float for "too large"
+        return _ordered_weighted_sum(row_norms(rows), lam)
+
+
+def _ordered_weighted_sum(magnitudes, lam):
+    """``sum_i lam_i m_[i]`` with ``m_[1] >= m_[2] >= ...``, for checked weights ``lam``.
+
+    Only the positive weights take part, so that a magnitude that overflowed to inf
+    (a row norm above 1.8e308) meets no zero weight (0 * inf is nan).
+    """
+    lam = kernels.check_owl_weights(lam, magnitudes.size)
+    largest_first = np.sort(magnitudes)[::-1]
+    positive = lam > 0
+    return float(np.dot(lam[positive], largest_first[positive]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -237,12 +242,10 @@ def growl_weights(n, lambda1, lambda2, p):
     -------
     lam : float64 array of shape (n,), non-increasing and non-negative
     """
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an int >= 1 (the number of rows), got {n!r}")
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)) or not 1 <= p <= n:
-        raise ValueError(f"p must be an int in 1 ... n = {n}, got {p!r}")
-    lambda1 = _nonnegative_number(lambda1, "lambda1")
-    lambda2 = _nonnegative_number(lambda2, "lambda2")
+    n = checks.check_int(n, "n (the number of rows)", minimum=1)
+    p = checks.check_int(p, "p", minimum=1, maximum=n)
+    lambda1 = checks.check_number(lambda1, "lambda1", minimum=0.0)
+    lambda2 = checks.check_number(lambda2, "lambda2", minimum=0.0)
     i = np.arange(1, n + 1, dtype=np.float64)
     return np.where(i <= p, lambda1 + (p - i + 1) * lambda2, lambda1)
 
