@@ -299,6 +299,7 @@ class Module:
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None
+            p._bump_version()            # a graph built before the conversion is stale
         for module in self.modules():
             for name in module._buffer_names:
                 array = getattr(module, name)
@@ -349,6 +350,7 @@ class Module:
         for key, value in converted.items():
             if key in parameters:
                 parameters[key].data = value
+                parameters[key]._bump_version()
             else:
                 module, name = buffer_owners[key]
                 setattr(module, name, value)

@@ -73,6 +73,7 @@ class MaxNorm(Regularizer):
     def after_step(self, step):
         for _, w, c in self.selected:
             _shrink_to(w.data, unit_norms(w.data), self.max_norm * c)
+            w._bump_version()
 
     def __repr__(self):
         return f"MaxNorm(max_norm={self.max_norm})"
@@ -106,6 +107,7 @@ class NormBall(Regularizer):
     def after_step(self, step):
         for _, w, c in self.selected:
             _shrink_to(w.data, np.linalg.norm(w.data.ravel()), self.radius * c)
+            w._bump_version()
 
     def __repr__(self):
         return f"NormBall(radius={self.radius})"

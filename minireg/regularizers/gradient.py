@@ -40,6 +40,7 @@ class DecoupledWeightDecay(Regularizer):
         for _, w, c in self.selected:
             factor = 1.0 - step.lr * self.weight_decay * c
             w.data *= w.data.dtype.type(factor)
+            w._bump_version()
 
     def __repr__(self):
         return f"DecoupledWeightDecay(weight_decay={self.weight_decay})"

@@ -320,6 +320,7 @@ class ProximalRegularizer(Regularizer):
         """Apply the prox with step size ``eta`` to every selected parameter, in place."""
         for _, w, c in self.selected:
             self.prox(w.data, eta * c)
+            w._bump_version()
 
     def prox(self, w: np.ndarray, eta: float) -> None:
         raise NotImplementedError
@@ -405,6 +406,7 @@ class ProxGrOWL(ProximalRegularizer):
     def apply(self, eta):
         for _, w, c in self.selected:
             prox_growl(w.data, self._lam[id(w)], eta * c, out=w.data)
+            w._bump_version()
 
 
 class ProxOSCAR(ProxGrOWL):
@@ -445,3 +447,4 @@ class ProxOWL(ProximalRegularizer):
     def apply(self, eta):
         for _, w, c in self.selected:
             prox_owl(w.data, self._lam[id(w)], eta * c, out=w.data)
+            w._bump_version()
