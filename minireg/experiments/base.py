@@ -111,6 +111,10 @@ def config_fields(config_class) -> list:
     return fields
 
 
+# what a field made without option() accepts: any value of its type
+_ANY = {"minimum": None, "maximum": None, "include_minimum": True, "include_maximum": True, "choices": None}
+
+
 def _check_value(kind, value, label: str, accepts: dict):
     """One option's value, checked against its type and :func:`option`'s bounds."""
     if kind is bool:
@@ -165,9 +169,6 @@ def _field_checks(config_class):
     hints = typing.get_type_hints(config_class)
     return [(field.name, hints[field.name], field.metadata.get("accepts", _ANY))
             for field in dataclasses.fields(config_class)]
-
-
-_ANY = {"minimum": None, "maximum": None, "include_minimum": True, "include_maximum": True, "choices": None}
 
 
 class CheckedConfig:

@@ -287,8 +287,8 @@ def run(config: EarlyStoppingConfig, progress=None) -> dict:
     all_loader = DataLoader(X_all, y_all, config.batch_size, shuffle=True, rng=loader2_rng)
     retrain_total = retrain_steps(stopper.best_step, steps_per_epoch, len(all_loader), config.retrain_count)
     retrained = phases.run("algorithm_7_2", f"Algorithm 7.2, new random θ, retraining on subtrain + validation "
-                                            f"for {retrain_total} steps (i* = {stopper.best_step} counted in "
-                                            f"{config.retrain_count})",
+                                            f"for {retrain_total} steps (as many {config.retrain_count} as i* = "
+                                            f"{stopper.best_step} steps on subtrain)",
                            retrain_on_all_data, lambda: new_trainer(init2_rng, 0), all_loader, stopper.best_step,
                            subtrain_steps_per_epoch=steps_per_epoch, count=config.retrain_count,
                            total_steps=retrain_total)
