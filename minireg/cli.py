@@ -225,7 +225,7 @@ def _data_or_file_problem(error) -> str:
         problem = first_line.split(" Delete ")[0]           # the loaders' advice names Python arguments
         return (f"{problem} Delete that file to have it downloaded again, or give --data-root a folder that "
                 "holds good copies")
-    return f"{_os_reason(error)}"
+    return _os_reason(error)
 
 
 # --------------------------------------------------------------------------------------
