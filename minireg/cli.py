@@ -2,16 +2,26 @@
 
 ::
 
-    minireg list                                  the experiments, one line each
+    minireg list                                  the experiments, in words
     minireg run NAME [--option value ...]         run one; writes runs/NAME/<time>/
     minireg run NAME --help                       its options, with defaults
     minireg resume runs/NAME/<time>               continue an interrupted run
+    minireg --version
 
 The options of ``run`` are the fields of the experiment's config dataclass
 (:mod:`minireg.experiments`): ``n_subtrain`` becomes ``--n-subtrain``, typed as the
 field is; a bool field becomes ``--name`` / ``--no-name``. ``--runs-dir`` chooses where
 the run folder goes (default ``runs``), ``--checkpoint-every-epochs`` how often the
-training state is saved there. ``python -m minireg`` is the same command.
+training state is saved there, ``--threads`` how many threads the BLAS uses (a run
+repeats bit for bit only on the same count; it is recorded, and a resume uses it again).
+``python -m minireg`` is the same command.
+
+Every option is checked before any work starts, and option names are matched exactly
+(``--epoch`` is not ``--epochs``). Every expected failure -- a bad option, missing or
+corrupt data, an unreachable download, a damaged run folder, a file that cannot be
+written -- ends the command with one line on stderr, ``minireg: error: ...``, in the
+command's own words, and exit status 2 (bad usage) or 1 (a failure while running).
+Anything else is a bug, and shows its traceback.
 
 Ctrl-C stops a run with exit status 130 and one line on stderr that names the run
 folder and the command that resumes it. ``resume`` takes the folder only: the config is
@@ -21,18 +31,48 @@ error), and the result is that of a run that was never interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+import textwrap
+from pathlib import Path
 
+from minireg import __version__
+from minireg.datasets.download import DownloadError
+from minireg.datasets.files import CorruptDataError
 from minireg.experiments import EXPERIMENTS
-from minireg.experiments.base import config_fields, continue_run, is_finished, read_run_config, start_run
+from minireg.experiments.base import (CHECKPOINT_PREFIX, CONFIG_FILE, blas_threads_limited, check_run_folder,
+                                      check_values, config_fields, continue_run, is_finished, read_run_config,
+                                      start_run)
 
 USAGE = """\
-  minireg list                           the experiments, one line each
+  minireg list                           the experiments, in words
   minireg run NAME [--option value ...]  run one; writes runs/NAME/<time>/
   minireg run NAME --help                its options, with defaults
   minireg resume runs/NAME/<time>        continue a run that was interrupted (Ctrl-C)
 """
+
+USAGE_ERROR, RUN_FAILED, INTERRUPTED = 2, 1, 130
+
+
+class CLIError(Exception):
+    """An expected failure of the command: its message is the one line the user sees;
+    ``status`` the exit status (2 for bad usage, 1 for a failure while running)."""
+
+    def __init__(self, message: str, status: int = USAGE_ERROR):
+        super().__init__(" ".join(str(message).split()))      # one line, whatever it was built from
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with exact option names and errors raised as :class:`CLIError` (one line,
+    not argparse's usage block and ``SystemExit``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_abbrev=False, **kwargs)
+
+    def error(self, message):
+        raise CLIError(f"{message} (see {self.prog} --help)")
 
 
 def _option_name(field_name: str) -> str:
@@ -40,9 +80,9 @@ def _option_name(field_name: str) -> str:
 
 
 def experiment_parser(experiment) -> argparse.ArgumentParser:
-    """The parser of ``minireg run NAME``: one option per config field, plus --runs-dir and
-    --checkpoint-every-epochs."""
-    parser = argparse.ArgumentParser(
+    """The parser of ``minireg run NAME``: one option per config field, plus --runs-dir,
+    --checkpoint-every-epochs and --threads."""
+    parser = _Parser(
         prog=f"minireg run {experiment.name}",
         description=experiment.description,
         epilog="Ctrl-C stops the run and prints the command that resumes it: "
@@ -61,78 +101,148 @@ def experiment_parser(experiment) -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-every-epochs", dest="checkpoint_every_epochs", type=int, default=1,
                         metavar="INT", help="save the training state into the run folder every this many "
                                             "epochs (and at the end of each phase), for `minireg resume`")
+    parser.add_argument("--threads", dest="threads", type=int, default=None, metavar="INT",
+                        help="threads of the BLAS (matrix products); default: as the BLAS is set up. Results "
+                             "repeat bit for bit only on the same count, which the run records")
     return parser
 
 
+def _check_runs_dir(runs_dir: str) -> None:
+    """The folder runs go into must be one, or be creatable: every part of the path that
+    exists is a folder, and the deepest one that exists can be written to."""
+    path = Path(runs_dir).expanduser()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is under {existing}, which is a file"
+        raise CLIError(f"--runs-dir {runs_dir} {where}; give a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"--runs-dir {runs_dir}: cannot create or write in {existing} (permission denied)")
+
+
+# --------------------------------------------------------------------------------------
+# The commands
+# --------------------------------------------------------------------------------------
+
+
 def _list(out) -> int:
-    width = max(len(name) for name in EXPERIMENTS)
     for name, experiment in EXPERIMENTS.items():
-        out.write(f"{name:<{width}}  {experiment.description}\n")
+        out.write(name + "\n")
+        out.write(textwrap.fill(experiment.description, width=88, initial_indent="    ",
+                                subsequent_indent="    ") + "\n\n")
+    out.write("Run one with `minireg run NAME`; `minireg run NAME --help` lists its options.\n")
     return 0
 
 
 def _run(name: str, options: list, out) -> int:
     if name not in EXPERIMENTS:
-        sys.stderr.write(f"minireg run: unknown experiment {name!r}; choose one of: "
-                         f"{', '.join(EXPERIMENTS)} (see `minireg list`)\n")
-        return 2
+        raise CLIError(f"minireg run: unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)} "
+                       "(see `minireg list`)")
     experiment = EXPERIMENTS[name]
     parser = experiment_parser(experiment)
     values = vars(parser.parse_args(options))
     runs_dir = values.pop("runs_dir")
     checkpoint_every_epochs = values.pop("checkpoint_every_epochs")
+    threads = values.pop("threads")
     if checkpoint_every_epochs < 1:
-        parser.error(f"--checkpoint-every-epochs must be >= 1, got {checkpoint_every_epochs}")
+        raise CLIError(f"--checkpoint-every-epochs must be an integer >= 1, got {checkpoint_every_epochs}")
+    if threads is not None and threads < 1:
+        raise CLIError(f"--threads must be an integer >= 1, got {threads}")
     try:
-        config = experiment.config_class(**values)
-    except ValueError as error:
-        parser.error(str(error))
-    folder = start_run(experiment, config, runs_dir, checkpoint_every_epochs)
-    return _continue(experiment, folder, out)
+        config = experiment.config_class(**check_values(experiment.config_class, values, _option_name))
+    except (TypeError, ValueError, FileNotFoundError) as error:
+        raise CLIError(error) from None
+    _check_runs_dir(runs_dir)
+    with blas_threads_limited(threads):
+        try:
+            folder = start_run(experiment, config, runs_dir, checkpoint_every_epochs)
+        except OSError as error:
+            raise CLIError(f"cannot create the run folder under --runs-dir {runs_dir}: {_os_reason(error)}",
+                           RUN_FAILED) from None
+        return _continue(experiment, folder, out, fresh=True)
 
 
 def _resume(folder: str, out) -> int:
-    """``minireg resume FOLDER``: the run's saved config, its checkpoints, then its results."""
+    """``minireg resume FOLDER``: the run's saved config, its checkpoints, then its results;
+    everything checked before any work."""
     try:
         saved = read_run_config(folder)
+        if saved["experiment"] not in EXPERIMENTS:
+            raise CLIError(f"{folder} is a run of {saved['experiment']!r}, which is not an experiment of this "
+                           "minireg (see `minireg list`)")
+        experiment = EXPERIMENTS[saved["experiment"]]
+        if is_finished(folder):
+            continue_run(experiment, folder)
+            out.write(f"{folder} is finished already: nothing to resume; wrote its report.md again from "
+                      "results.json\n")
+            return 0
+        check_run_folder(experiment, folder)
     except (FileNotFoundError, ValueError) as error:
-        sys.stderr.write(f"minireg resume: {error}\n")
-        return 2
-    if saved["experiment"] not in EXPERIMENTS:
-        sys.stderr.write(f"minireg resume: {folder} is a run of {saved['experiment']!r}, which is not an "
-                         f"experiment of this minireg (see `minireg list`)\n")
-        return 2
-    experiment = EXPERIMENTS[saved["experiment"]]
-    if is_finished(folder):
-        continue_run(experiment, folder)
-        out.write(f"{folder} is finished already: nothing to resume; wrote its report.md again from "
-                  "results.json\n")
-        return 0
-    return _continue(experiment, folder, out)
+        raise CLIError(f"minireg resume: {error}") from None
+    return _continue(experiment, Path(folder), out)
 
 
-def _continue(experiment, folder, out) -> int:
-    """Run (or resume) the run in ``folder``; on Ctrl-C say how to resume, exit status 130."""
+def _continue(experiment, folder, out, fresh: bool = False) -> int:
+    """Run (or resume) the run in ``folder``. On Ctrl-C say how to resume (exit status
+    130); on missing or corrupt data or a file that cannot be written, say what to do (exit
+    status 1), and remove the folder of a fresh run that saved nothing but its config."""
     try:
         continue_run(experiment, folder)
     except KeyboardInterrupt:
-        sys.stderr.write(f"minireg: interrupted; the run folder {folder} keeps what was saved; "
-                         f"resume with: minireg resume {shlex.quote(str(folder))}\n")
-        return 130
+        sys.stderr.write(_interrupted_line(folder) + "\n")
+        return INTERRUPTED
+    except (CorruptDataError, OSError) as error:
+        if fresh and [path.name for path in folder.iterdir()] == [CONFIG_FILE]:
+            (folder / CONFIG_FILE).unlink()
+            folder.rmdir()
+        raise CLIError(_data_or_file_problem(error), RUN_FAILED) from None
     out.write(f"wrote {folder}/results.json and {folder}/report.md\n")
     return 0
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``minireg`` command; returns the exit status."""
-    parser = argparse.ArgumentParser(
+def _interrupted_line(folder) -> str:
+    command = f"minireg resume {shlex.quote(str(folder))}"
+    if any(Path(folder).glob(CHECKPOINT_PREFIX + "*.npz")):
+        return f"minireg: interrupted; the run folder {folder} keeps what was saved; resume with: {command}"
+    return (f"minireg: interrupted before the first checkpoint, so no training was saved; {command} "
+            "starts the run again with the same options")
+
+
+def _os_reason(error: OSError) -> str:
+    if error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    return str(error)
+
+
+def _data_or_file_problem(error) -> str:
+    """One line, in the command's words, for a data or file error raised while running."""
+    first_line = str(error).strip().splitlines()[0].rstrip(":")
+    if isinstance(error, DownloadError):
+        return (f"{first_line}; without network access, copy the files into a folder and give it as --data-root "
+                "FOLDER (or set MINIREG_DATA)")
+    if isinstance(error, CorruptDataError):
+        problem = first_line.split(" Delete ")[0]           # the loaders' advice names Python arguments
+        return (f"{problem} Delete that file to have it downloaded again, or give --data-root a folder that "
+                "holds good copies")
+    return _os_reason(error)
+
+
+# --------------------------------------------------------------------------------------
+# The entry point
+# --------------------------------------------------------------------------------------
+
+
+def _main_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
         prog="minireg",
         description="minireg: regularization made transparent. Run the reproductions and demos.",
         epilog=USAGE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("list", help="show the experiments")
+    parser.add_argument("--version", action="version", version=f"minireg {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.add_parser("list", help="show the experiments, in words")
     run_parser = commands.add_parser("run", help="run an experiment: minireg run NAME [--option value ...]",
                                      add_help=False)
     run_parser.add_argument("name", nargs="?", help="an experiment from `minireg list`")
@@ -144,10 +254,17 @@ def main(argv=None) -> int:
                     "its config.json; the result is that of a run that was never interrupted. Other "
                     "arguments are an error. On a finished run, only its report.md is written again.")
     resume_parser.add_argument("folder", help="the run folder, runs/NAME/<time>")
+    return parser
+
+
+def _dispatch(argv) -> int:
+    parser = _main_parser()
     arguments, unknown = parser.parse_known_args(argv)
     if arguments.command is None:
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         parser.print_help()
-        return 2
+        return USAGE_ERROR
     if arguments.command == "list":
         if unknown:
             parser.error(f"`minireg list` takes no arguments, got {' '.join(unknown)}")
@@ -156,23 +273,27 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"`minireg resume` takes only the run folder (the options are the saved ones, in its "
                          f"config.json); got also {' '.join(unknown)}")
-        try:
-            return _resume(arguments.folder, sys.stdout)
-        except KeyboardInterrupt:
-            sys.stderr.write("minireg: interrupted\n")
-            return 130
+        return _resume(arguments.folder, sys.stdout)
     options = list(arguments.options) + list(unknown)
     asked_for_help = arguments.name in ("-h", "--help") or (arguments.name is None and bool({"-h", "--help"} & set(options)))
     if arguments.name is None or asked_for_help:
         sys.stdout.write("usage: minireg run NAME [--option value ...]   (minireg run NAME --help for its "
                          "options)\n\nexperiments:\n")
         _list(sys.stdout)
-        return 0 if asked_for_help else 2
+        return 0 if asked_for_help else USAGE_ERROR
+    return _run(arguments.name, options, sys.stdout)
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``minireg`` command; returns the exit status."""
     try:
-        return _run(arguments.name, options, sys.stdout)
+        return _dispatch(argv)
+    except CLIError as error:
+        sys.stderr.write(f"minireg: error: {error}\n")
+        return error.status
     except KeyboardInterrupt:
         sys.stderr.write("minireg: interrupted\n")
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from minireg.datasets import DataLoader
 from minireg.optim import SGD, StepDecay
 from minireg.regularizers.base import Regularizer, StepContext
 from minireg.tensor import Tensor, grad
-from minireg.training import (TrainingInterrupted, Callback, Checkpoint, EarlyStopping, LearningRateSchedule, ProgressPrinter,
+from minireg.training import (Callback, Checkpoint, EarlyStopping, LearningRateSchedule, TrainingInterrupted,
                               Trainer, zero_one_error)
 
 
@@ -422,37 +422,8 @@ def test_resume_refuses_a_mismatch(tmp_path):
 
 
 # --------------------------------------------------------------------------------------
-# Progress and errors
+# Errors
 # --------------------------------------------------------------------------------------
-
-
-class FakeTerminal:
-    def __init__(self, tty):
-        self.tty, self.text = tty, ""
-
-    def isatty(self):
-        return self.tty
-
-    def write(self, text):
-        self.text += text
-
-    def flush(self):
-        pass
-
-
-def test_progress_printer_lines():
-    X, y = make_data(n=20)
-    for tty in (False, True):
-        model = make_mlp()
-        stream = FakeTerminal(tty)
-        trainer = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=0.1))
-        trainer.fit(DataLoader(X, y, 5, rng=0), epochs=2, eval_sets={"val": (X, y)}, eval_every="epoch",
-                    callbacks=[ProgressPrinter(stream, every_steps=1)])
-        lines = [line.split("\r")[-1] for line in stream.text.split("\n") if line]   # what the eye sees
-        assert len(lines) == 2
-        assert lines[1].startswith("epoch   2  step      8")
-        assert "val_loss" in lines[1] and "batch_loss" in lines[1]
-        assert ("\r" in stream.text) == tty
 
 
 def test_bad_input_gives_clear_errors():

@@ -34,15 +34,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist, random_labels
-from minireg.experiments.base import PLOTS_SKIPPED, format_number, line_plot, markdown_table, option
+from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, format_number, line_plot, markdown_table,
+                                      option)
 from minireg.optim import SGD
-from minireg.training import (EarlyStopping, ProgressPrinter, Trainer, continue_on_all_data,
-                              retrain_on_all_data)
+from minireg.training import (EarlyStopping, Trainer, continue_on_all_data, retrain_on_all_data,
+                              retrain_steps)
 
 BOOK_CLAIM = ("Training objective decreases consistently over time, but the validation set "
               "average loss eventually begins to increase again, forming an asymmetric "
@@ -55,42 +57,32 @@ BOOK_CLAIM = ("Training objective decreases consistently over time, but the vali
 
 
 @dataclass
-class EarlyStoppingConfig:
+class EarlyStoppingConfig(CheckedConfig):
     """Options shared by both data sets (see the module docstring for the steps)."""
 
-    seed: int = option(0, "seed of every random choice (split, noise, initialization, batch order)")
-    n_subtrain: int = option(10000, "training examples the early-stopping run trains on")
-    n_val: int = option(10000, "validation examples (held out from the same training set)")
-    label_noise: float = option(0.0, "probability that a subtrain/validation label is replaced by a random class")
-    hidden: int = option(800, "units per hidden layer")
-    depth: int = option(2, "number of hidden layers (ReLU)")
-    lr: float = option(0.05, "SGD learning rate")
-    momentum: float = option(0.9, "SGD momentum")
-    batch_size: int = option(128, "minibatch size")
-    epochs: int = option(60, "epochs of the early-stopping run (long enough for the U to show)")
-    patience: int = option(10, "patience p of Algorithm 7.1, in evaluations (one per epoch)")
-    monitor: str = option("loss", "validation metric of Algorithm 7.1: 'loss' or 'error' (0-1)")
+    seed: int = option(0, "seed of every random choice (split, noise, initialization, batch order)", minimum=0)
+    n_subtrain: int = option(10000, "training examples the early-stopping run trains on", minimum=1)
+    n_val: int = option(10000, "validation examples (held out from the same training set)", minimum=1)
+    label_noise: float = option(0.0, "probability that a subtrain/validation label is replaced by a random class",
+                                minimum=0.0, maximum=1.0)
+    hidden: int = option(800, "units per hidden layer", minimum=1)
+    depth: int = option(2, "number of hidden layers (ReLU)", minimum=1)
+    lr: float = option(0.05, "SGD learning rate", minimum=0.0, include_minimum=False)
+    momentum: float = option(0.9, "SGD momentum", minimum=0.0, maximum=1.0, include_maximum=False)
+    batch_size: int = option(128, "minibatch size", minimum=1)
+    epochs: int = option(60, "epochs of the early-stopping run (long enough for the U to show)", minimum=1)
+    patience: int = option(10, "patience p of Algorithm 7.1, in evaluations (one per epoch)", minimum=1)
+    monitor: str = option("loss", "validation metric of Algorithm 7.1: 'loss' or 'error' (0-1)",
+                          choices=("loss", "error"))
     run_to_end: bool = option(True, "keep training after early stopping's stop, to draw the whole curve")
-    retrain_count: str = option("epochs", "Algorithm 7.2 keeps equal the number of 'epochs' or of 'updates'")
-    continue_every: int = option(50, "Algorithm 7.3: steps between two checks of the validation loss")
-    continue_max_epochs: float = option(20.0, "Algorithm 7.3: the bound, in epochs over all the data")
-    progress: bool = option(True, "print one line per epoch on stderr")
+    retrain_count: str = option("epochs", "Algorithm 7.2 keeps equal the number of 'epochs' or of 'updates'",
+                                choices=("epochs", "updates"))
+    continue_every: int = option(50, "Algorithm 7.3: steps between two checks of the validation loss", minimum=1)
+    continue_max_epochs: float = option(20.0, "Algorithm 7.3: the bound, in epochs over all the data", minimum=0.0)
+    progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
 
-    def __post_init__(self):
-        for name in ("n_subtrain", "n_val", "hidden", "depth", "batch_size", "epochs", "patience",
-                     "continue_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.label_noise <= 1.0:
-            raise ValueError(f"label_noise must lie in [0, 1], got {self.label_noise}")
-        if self.lr <= 0 or not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"need lr > 0 and momentum in [0, 1); got lr={self.lr}, momentum={self.momentum}")
-        if self.monitor not in ("loss", "error"):
-            raise ValueError(f"monitor must be 'loss' or 'error', got {self.monitor!r}")
-        if self.retrain_count not in ("epochs", "updates"):
-            raise ValueError(f"retrain_count must be 'epochs' or 'updates', got {self.retrain_count!r}")
-        if self.continue_max_epochs < 0:
-            raise ValueError(f"continue_max_epochs must be >= 0, got {self.continue_max_epochs}")
+
+MNIST_TRAINING_EXAMPLES = 60000
 
 
 @dataclass
@@ -101,30 +93,39 @@ class MnistConfig(EarlyStoppingConfig):
     data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache; "
                                 "downloaded if missing)")
 
+    @staticmethod
+    def check_together(values, label):
+        """subtrain and validation come out of MNIST's 60,000 training images; a data
+        folder that is named must exist (it is never created)."""
+        if values["n_subtrain"] + values["n_val"] > MNIST_TRAINING_EXAMPLES:
+            raise ValueError(f"{label('n_subtrain')} + {label('n_val')} must be at most {MNIST_TRAINING_EXAMPLES} "
+                             f"(MNIST's training images), got {values['n_subtrain'] + values['n_val']}")
+        root = values["data_root"]
+        if root and not Path(root).expanduser().is_dir():
+            raise FileNotFoundError(f"{label('data_root')} {root} does not exist; give the folder that holds the "
+                                    f"MNIST files, or leave {label('data_root')} out to use $MINIREG_DATA or the "
+                                    "cache (where MNIST is downloaded)")
+
 
 @dataclass
 class SyntheticConfig(EarlyStoppingConfig):
     """The same study on data generated from the seed (:func:`teacher_data`): no
     download, well under a minute on two cores."""
 
-    n_subtrain: int = option(1000, "training examples the early-stopping run trains on")
-    n_val: int = option(1000, "validation examples")
-    n_test: int = option(5000, "test examples (clean labels)")
-    n_features: int = option(5, "input dimension of the generated data")
-    n_classes: int = option(4, "number of classes of the generated data")
-    label_noise: float = option(0.2, "probability that a subtrain/validation label is replaced by a random class")
-    hidden: int = option(256, "units per hidden layer")
-    lr: float = option(0.005, "SGD learning rate")
-    batch_size: int = option(64, "minibatch size")
-    epochs: int = option(150, "epochs of the early-stopping run (long enough for the U to show)")
-    patience: int = option(20, "patience p of Algorithm 7.1, in evaluations (one per epoch)")
-    continue_every: int = option(10, "Algorithm 7.3: steps between two checks of the validation loss")
-    continue_max_epochs: float = option(60.0, "Algorithm 7.3: the bound, in epochs over all the data")
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.n_test < 1 or self.n_features < 1 or self.n_classes < 2:
-            raise ValueError("need n_test >= 1, n_features >= 1 and n_classes >= 2")
+    n_subtrain: int = option(1000, "training examples the early-stopping run trains on", minimum=1)
+    n_val: int = option(1000, "validation examples", minimum=1)
+    n_test: int = option(5000, "test examples (clean labels)", minimum=1)
+    n_features: int = option(5, "input dimension of the generated data", minimum=1)
+    n_classes: int = option(4, "number of classes of the generated data", minimum=2)
+    label_noise: float = option(0.2, "probability that a subtrain/validation label is replaced by a random class",
+                                minimum=0.0, maximum=1.0)
+    hidden: int = option(256, "units per hidden layer", minimum=1)
+    lr: float = option(0.005, "SGD learning rate", minimum=0.0, include_minimum=False)
+    batch_size: int = option(64, "minibatch size", minimum=1)
+    epochs: int = option(150, "epochs of the early-stopping run (long enough for the U to show)", minimum=1)
+    patience: int = option(20, "patience p of Algorithm 7.1, in evaluations (one per epoch)", minimum=1)
+    continue_every: int = option(10, "Algorithm 7.3: steps between two checks of the validation loss", minimum=1)
+    continue_max_epochs: float = option(60.0, "Algorithm 7.3: the bound, in epochs over all the data", minimum=0.0)
 
 
 # --------------------------------------------------------------------------------------
@@ -220,38 +221,12 @@ def _summary(stopper, steps_per_epoch):
     }
 
 
-def _resumable(progress, phase, callbacks):
-    """The fit arguments that make ``phase`` resumable, and its Checkpoint callback.
-
-    With a :class:`~minireg.experiments.base.RunProgress`, the phase saves its training
-    state into the run folder every ``checkpoint_every_epochs`` epochs and starts from
-    its checkpoint when there is one: an interrupted phase continues, a finished one
-    (whose checkpoint is its end state, see :func:`_save_end_state`) trains no further. Without
-    one (``progress=None``) the phase is a plain ``fit``.
-    """
-    if progress is None:
-        return {"callbacks": list(callbacks)}, None
-    checkpoint = progress.checkpoint(phase)
-    return {"callbacks": [*callbacks, checkpoint], "resume_from": progress.resume_from(phase)}, checkpoint
-
-
-def _save_end_state(checkpoint, trainer):
-    """Checkpoint the state a phase ends in, so that on resume it trains no further."""
-    if checkpoint is not None:
-        checkpoint.save(trainer)
-
-
-def _finish(progress, phase, results):
-    """Record the phase as done, with its results."""
-    if progress is not None:
-        progress.finish(phase, results)
-
-
 def run(config: EarlyStoppingConfig, progress=None) -> dict:
     """The five steps of the module docstring; returns JSON-ready results.
 
     Three phases train: ``"algorithm_7_1"`` (early stopping on subtrain), ``"algorithm_7_2"``
-    (retraining on all the data) and ``"algorithm_7_3"`` (continuing on all the data).
+    (retraining on all the data) and ``"algorithm_7_3"`` (continuing on all the data),
+    each one call of :meth:`Phases.run <minireg.experiments.base.Phases.run>`.
     With ``progress`` (a :class:`~minireg.experiments.base.RunProgress`) each one is
     checkpointed into the run folder and recorded there when done; called again on the
     same folder after an interruption, ``run`` builds everything from the seed in the
@@ -259,6 +234,7 @@ def run(config: EarlyStoppingConfig, progress=None) -> dict:
     continues the interrupted one from its checkpoint, and returns exactly the results
     of a run that was never interrupted.
     """
+    phases = Phases(progress, total=3, show=config.progress)
     seeds = np.random.SeedSequence(config.seed).spawn(8)
     data_rng, init_rng, loader_rng, trainer_rng, init2_rng, loader2_rng, loader3_rng, trainer3_rng = (
         np.random.default_rng(s) for s in seeds)
@@ -266,7 +242,6 @@ def run(config: EarlyStoppingConfig, progress=None) -> dict:
     X_all = np.concatenate([X_sub, X_val])
     y_all = np.concatenate([y_sub, y_val])
     n_inputs = X_sub.shape[1]
-    callbacks_extra = [ProgressPrinter()] if config.progress else []
 
     def new_trainer(init, trainer_seed):
         model = make_mlp(n_inputs, config.hidden, config.depth, n_classes, init)
@@ -276,18 +251,19 @@ def run(config: EarlyStoppingConfig, progress=None) -> dict:
     # 1-2. Algorithm 7.1 on subtrain / validation
     trainer = new_trainer(init_rng, trainer_rng)
     sub_loader = DataLoader(X_sub, y_sub, config.batch_size, shuffle=True, rng=loader_rng)
+    steps_per_epoch = len(sub_loader)
     # Algorithm 7.1 with the chosen criterion, and beside it (never stopping the run) the
     # same algorithm with the other criterion, to compare the two choices
     other = "error" if config.monitor == "loss" else "loss"
     stopper = EarlyStopping(monitor="val_" + config.monitor, patience=config.patience,
                             restore_best=False, stop=not config.run_to_end)
     watcher = EarlyStopping(monitor="val_" + other, patience=config.patience, restore_best=False, stop=False)
-    options, checkpoint = _resumable(progress, "algorithm_7_1", [stopper, watcher, *callbacks_extra])
-    trainer.fit(sub_loader, epochs=config.epochs, eval_sets={"train": (X_sub, y_sub), "val": (X_val, y_val)},
-                eval_every="epoch", **options)
-    _save_end_state(checkpoint, trainer)
+    phases.run("algorithm_7_1", f"Algorithm 7.1, early stopping on the validation {config.monitor}, "
+                                f"training on subtrain for up to {config.epochs} epochs",
+               trainer.fit, sub_loader, epochs=config.epochs, total_steps=config.epochs * steps_per_epoch,
+               eval_sets={"train": (X_sub, y_sub), "val": (X_val, y_val)}, eval_every="epoch",
+               callbacks=[stopper, watcher])
     history = trainer.history
-    steps_per_epoch = len(sub_loader)
 
     # 3. test at the last epoch and at θ* (of each criterion)
     last = trainer.evaluate(X_test, y_test)
@@ -296,9 +272,6 @@ def run(config: EarlyStoppingConfig, progress=None) -> dict:
     trainer.model.load_state_dict(stopper.best_state)
     best = trainer.evaluate(X_test, y_test)
     best_state = stopper.best_state
-    _finish(progress, "algorithm_7_1",
-            {"early_stopping": _summary(stopper, steps_per_epoch),
-             "test_at_theta_star": best, "test_at_last_epoch": last})
 
     val_losses = history.values("val_loss")
     val_epochs = history.epochs("val_loss")
@@ -312,32 +285,28 @@ def run(config: EarlyStoppingConfig, progress=None) -> dict:
 
     # 4. Algorithm 7.2: random θ again, i* steps (or epochs) on all the data
     all_loader = DataLoader(X_all, y_all, config.batch_size, shuffle=True, rng=loader2_rng)
-    options, checkpoint = _resumable(progress, "algorithm_7_2", callbacks_extra)
-    retrained = retrain_on_all_data(lambda: new_trainer(init2_rng, 0), all_loader, stopper.best_step,
-                                    subtrain_steps_per_epoch=steps_per_epoch, count=config.retrain_count,
-                                    **options)
-    _save_end_state(checkpoint, retrained.trainer)
+    retrain_total = retrain_steps(stopper.best_step, steps_per_epoch, len(all_loader), config.retrain_count)
+    retrained = phases.run("algorithm_7_2", f"Algorithm 7.2, new random θ, retraining on subtrain + validation "
+                                            f"for {retrain_total} steps (as many {config.retrain_count} as i* = "
+                                            f"{stopper.best_step} steps on subtrain)",
+                           retrain_on_all_data, lambda: new_trainer(init2_rng, 0), all_loader, stopper.best_step,
+                           subtrain_steps_per_epoch=steps_per_epoch, count=config.retrain_count,
+                           total_steps=retrain_total)
     retrain_test = retrained.trainer.evaluate(X_test, y_test)
-    _finish(progress, "algorithm_7_2",
-            {"steps": retrained.steps, "epochs": retrained.epochs, "count": retrained.count,
-             "test": retrain_test})
 
     # 5. Algorithm 7.3: from θ*, continue on all the data down to ε = J(θ*, subtrain)
     continuing = new_trainer(init2_rng, trainer3_rng)
     continuing.model.load_state_dict(best_state)
     all_loader3 = DataLoader(X_all, y_all, config.batch_size, shuffle=True, rng=loader3_rng)
     bound = int(math.ceil(config.continue_max_epochs * len(all_loader3)))
-    options, checkpoint = _resumable(progress, "algorithm_7_3", callbacks_extra)
-    continued = continue_on_all_data(continuing, all_loader3, (X_sub, y_sub), (X_val, y_val),
-                                     every=config.continue_every, max_steps=bound, **options)
-    _save_end_state(checkpoint, continuing)
+    continued = phases.run("algorithm_7_3", f"Algorithm 7.3, from θ*, training on subtrain + validation until the "
+                                            f"validation loss is at most J(θ*, subtrain) (at most {bound} steps)",
+                           continue_on_all_data, continuing, all_loader3, (X_sub, y_sub), (X_val, y_val),
+                           every=config.continue_every, max_steps=bound, total_steps=bound)
     continue_test = continuing.evaluate(X_test, y_test)
     continue_curve = (_curve(continuing.history, "val_loss") if "val_loss" in continuing.history
                       else {"epoch": [], "value": []})
     continue_curve["step"] = continuing.history.steps("val_loss") if "val_loss" in continuing.history else []
-    _finish(progress, "algorithm_7_3",
-            {"steps": continued.steps, "target": continued.target, "reached": continued.reached,
-             "test": continue_test})
 
     return {
         "data": description,
@@ -374,6 +343,21 @@ def run(config: EarlyStoppingConfig, progress=None) -> dict:
 # --------------------------------------------------------------------------------------
 
 
+def _criterion_marks(stop: dict, other: dict) -> list:
+    """Vertical lines for the plots: θ* and the stop of Algorithm 7.1 on each criterion,
+    one colour per criterion, θ* dashed and the stop dotted; the first criterion's lines
+    are wider, so that both show where they coincide."""
+    marks = []
+    for summary, color, width in ((stop, "tab:red", 3.0), (other, "tab:purple", 1.2)):
+        criterion = summary["monitor"].removeprefix("val_")
+        marks.append((summary["best_epoch"], f"θ* on validation {criterion} (epoch {summary['best_epoch']:.0f})",
+                      {"color": color, "linestyle": "--", "linewidth": width}))
+        if summary["stop_epoch"] is not None:
+            marks.append((summary["stop_epoch"], f"Alg. 7.1 on {criterion} stops (epoch {summary['stop_epoch']:.0f})",
+                          {"color": color, "linestyle": ":", "linewidth": width}))
+    return marks
+
+
 def report(document: dict, folder) -> str:
     """Markdown: the learning curves, early stopping's choice, and the test errors."""
     config, results = document["config"], document["results"]
@@ -387,19 +371,18 @@ def report(document: dict, folder) -> str:
                  f"{stop['epochs_trained']} epochs, seed {config['seed']}. Run time {document['seconds']:.1f} s.")
     lines.append("")
 
-    marks = [(stop["best_epoch"], f"θ* (epoch {stop['best_epoch']:.0f})")]
-    if stop["stop_epoch"] is not None:
-        marks.append((stop["stop_epoch"], f"Algorithm 7.1 stops (epoch {stop['stop_epoch']:.0f})"))
+    dataset = "MNIST" if results["data"] == "MNIST" else "generated data"
+    marks = _criterion_marks(stop, results["other_criterion"])
     drew_loss = line_plot(folder / "loss_curves.png",
                           {"training (subtrain) loss": (curves["train_loss"]["epoch"], curves["train_loss"]["value"]),
                            "validation loss": (curves["val_loss"]["epoch"], curves["val_loss"]["value"])},
-                          "Learning curves (cf. Deep Learning Fig. 7.3)", "epoch",
+                          f"Learning curves on {dataset} (cf. Deep Learning Fig. 7.3)", "epoch",
                           "negative log-likelihood", vertical_lines=marks)
     drew_error = line_plot(folder / "error_curves.png",
                            {"training (subtrain) 0-1 error": (curves["train_error"]["epoch"],
                                                               curves["train_error"]["value"]),
                             "validation 0-1 error": (curves["val_error"]["epoch"], curves["val_error"]["value"])},
-                           "0-1 error", "epoch", "error", vertical_lines=marks)
+                           f"0-1 error on {dataset}", "epoch", "error", vertical_lines=marks)
 
     lines += ["## The book's claim and what we measured", "", f"> {BOOK_CLAIM}", ""]
     fell, minimum, other = results["train_loss_fell"], results["validation_minimum"], results["other_criterion"]
@@ -456,11 +439,15 @@ def report(document: dict, folder) -> str:
               f"{format_number(a73['final_validation_loss'])} in {a73['steps']} steps "
               f"({a73['epochs']:.2f} epochs over all the data); target {reached}.", ""]
     curve = results["continue_curve"]
+    steps = [0, *curve["step"]]
     if curve["step"] and line_plot(folder / "algorithm_7_3.png",
-                                   {"validation loss": (curve["step"], curve["value"]),
-                                    "target ε = J(θ*, subtrain)": (curve["step"], [a73["target"]] * len(curve["step"]))},
-                                   "Algorithm 7.3: continuing on all the data", "steps on subtrain + validation",
-                                   "negative log-likelihood"):
+                                   {"validation loss (now also trained on)":
+                                    (steps, [a73["initial_validation_loss"], *curve["value"]]),
+                                    "target ε = J(θ*, subtrain)": (steps, [a73["target"]] * len(steps))},
+                                   f"Algorithm 7.3 on {dataset}: from θ*, training on subtrain + validation",
+                                   "steps on subtrain + validation", "negative log-likelihood",
+                                   points={f"start: θ*, validation loss {format_number(a73['initial_validation_loss'])}":
+                                           (0, a73["initial_validation_loss"])}):
         lines += ["![Algorithm 7.3](algorithm_7_3.png)", ""]
     lines += ["## Reading the numbers", ""]
     at_best, at_last = test["early_stopping"]["error"], test["last_epoch"]["error"]

@@ -5,14 +5,15 @@ validation data after early stopping (Deep Learning, Algorithms 7.1-7.3).
 See ``docs/training.md``.
 """
 from minireg.training.callbacks import (Callback, Checkpoint, EarlyStopping, History,
-                                        LearningRateSchedule, ProgressPrinter, StopAtTarget)
+                                        LearningRateSchedule, StopAtTarget)
 from minireg.training.procedures import (ContinueResult, RetrainResult, continue_on_all_data,
                                          retrain_on_all_data, retrain_steps)
+from minireg.training.progress import ProgressBar
 from minireg.training.trainer import Trainer, TrainingInterrupted, zero_one_error
 
 __all__ = [
     "Trainer", "TrainingInterrupted", "zero_one_error",
     "Callback", "History", "EarlyStopping", "StopAtTarget", "LearningRateSchedule",
-    "Checkpoint", "ProgressPrinter",
+    "Checkpoint", "ProgressBar",
     "retrain_on_all_data", "retrain_steps", "continue_on_all_data", "RetrainResult", "ContinueResult",
 ]

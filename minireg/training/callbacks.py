@@ -26,7 +26,8 @@ The callbacks here:
 * :class:`StopAtTarget` -- the stopping rule of Algorithm 7.3;
 * :class:`LearningRateSchedule` -- sets ``optimizer.lr`` from a schedule;
 * :class:`Checkpoint` -- saves everything needed to resume, atomically;
-* :class:`ProgressPrinter` -- a progress line with the loss and the metrics.
+* :class:`~minireg.training.progress.ProgressBar` (in its own module) -- a tqdm progress
+  bar, or plain lines where no terminal is.
 
 :class:`History` is not a callback: the trainer owns one and records every metric in it.
 """
@@ -35,8 +36,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import sys
-import time
 
 import numpy as np
 
@@ -431,67 +430,3 @@ class Checkpoint(Callback):
 
     def __repr__(self):
         return f"Checkpoint({self.path!r}, every_steps={self.every_steps}, every_epochs={self.every_epochs})"
-
-
-# --------------------------------------------------------------------------------------
-# Progress
-# --------------------------------------------------------------------------------------
-
-
-class ProgressPrinter(Callback):
-    """Print the progress of training: one line per epoch, and a live line in a terminal.
-
-    Each epoch ends with a line such as::
-
-        epoch   3  step   1410  batch_loss 0.2134  val_loss 0.2511  val_error 0.0712  lr 0.1  (4.2 s)
-
-    When ``stream`` is a terminal, a line rewritten in place (``\\r``) shows the batch
-    and the running loss inside the epoch. Otherwise (a log file, a pipe) only the
-    epoch lines are written. No third-party progress-bar package is needed.
-
-    Parameters
-    ----------
-    stream : file, optional
-        Where to write; ``sys.stderr`` by default.
-    every_steps : int
-        How often the in-epoch line is refreshed (terminal only).
-    """
-
-    def __init__(self, stream=None, every_steps: int = 10):
-        self.stream = stream
-        self.every_steps = _check_positive_int(every_steps, "every_steps")
-        self._start = None
-        self._live = False
-
-    def _out(self):
-        return self.stream if self.stream is not None else sys.stderr
-
-    def _is_terminal(self):
-        isatty = getattr(self._out(), "isatty", None)
-        return bool(isatty and isatty())
-
-    def on_fit_start(self, trainer):
-        self._start = time.perf_counter()
-
-    def on_step_end(self, trainer, logs):
-        if self._is_terminal() and trainer.step % self.every_steps == 0:
-            total = trainer.steps_per_epoch
-            self._out().write(f"\repoch {trainer.epoch + 1:3d}  batch {trainer.batch_in_epoch:5d}/{total}"
-                              f"  loss {trainer.running_loss():.4f}   ")
-            self._out().flush()
-            self._live = True
-
-    def on_epoch_end(self, trainer, logs):
-        parts = [f"epoch {trainer.epoch:3d}", f"step {trainer.step:6d}"]
-        for name, value in logs.items():
-            parts.append(f"{name} {value:.4g}")
-        parts.append(f"({time.perf_counter() - self._start:.1f} s)")
-        prefix = "\r" if self._live else ""
-        self._out().write(prefix + "  ".join(parts) + "\n")
-        self._out().flush()
-        self._live = False
-
-    def on_fit_end(self, trainer):
-        if self._live:
-            self._out().write("\n")
-            self._live = False

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from minireg.regularizers.base import Regularizer, StepContext
 from minireg.tensor import Tensor, no_grad
 from minireg.training import checkpoint
 from minireg.training.callbacks import Callback, Checkpoint, History
+from minireg.training.progress import ProgressBar
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -130,6 +132,8 @@ class Trainer:
         Every recorded metric.
     stop_training : bool
         Set by a callback to end :meth:`fit` after the current step.
+    fit_budget : tuple
+        ``(epochs, max_steps)`` of the current :meth:`fit`, None for a limit not set.
     """
 
     def __init__(self, model, loss_fn, optimizer, regularizers=(), rng=0, metrics=None,
@@ -166,6 +170,7 @@ class Trainer:
         self.batch_in_epoch = 0
         self.steps_per_epoch = None
         self.stop_training = False
+        self.fit_budget = (None, None)  # (epochs, max_steps) of the current fit()
         self.eval_every = None
         self.eval_sets = {}
         self.eval_origin = 0
@@ -303,7 +308,7 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------------
 
     def fit(self, train_loader, epochs=None, max_steps=None, eval_sets=None, eval_every=None,
-            callbacks=(), resume_from=None) -> History:
+            callbacks=(), resume_from=None, progress=None) -> History:
         """Train until ``epochs`` or ``max_steps`` is reached or a callback stops the run.
 
         Parameters
@@ -322,6 +327,11 @@ class Trainer:
             Evaluate every this many steps (:math:`n` of Algorithm 7.1), or at the end of
             each epoch. Required with ``eval_sets``.
         callbacks : sequence of Callback
+        progress : bool or None
+            Show the progress (:class:`~minireg.training.progress.ProgressBar`: epoch k/N,
+            batch, loss, rate, time left). ``None`` (the default): a bar when standard
+            error is a terminal, nothing otherwise; ``True``: always (plain lines in a
+            log); ``False``: never. A ProgressBar among ``callbacks`` is used as given.
         resume_from : path, optional
             A checkpoint written by :class:`~minireg.training.callbacks.Checkpoint`.
             Pass the same loader, sets and callbacks as the interrupted run.
@@ -340,6 +350,12 @@ class Trainer:
         for index, callback in enumerate(callbacks):
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks[{index}] must be a minireg Callback, got {type(callback).__name__}")
+        if progress is not None and not isinstance(progress, bool):
+            raise TypeError(f"progress must be True, False or None (a bar on a terminal), got {progress!r}")
+        wants_bar = progress if progress is not None else _stderr_is_a_terminal()
+        if wants_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(ProgressBar())
+        self.fit_budget = (epochs, max_steps)      # what a ProgressBar counts towards
         try:
             self.steps_per_epoch = len(train_loader)
         except TypeError:
@@ -364,6 +380,9 @@ class Trainer:
             while not self._budget_spent(epochs, max_steps):
                 self._run_epoch(train_loader, callbacks, epochs, max_steps)
         except KeyboardInterrupt:
+            for callback in callbacks:
+                if isinstance(callback, ProgressBar):
+                    callback.close()            # the next line starts clean
             raise self._interrupted(callbacks) from None
         for callback in callbacks:
             callback.on_fit_end(self)
@@ -491,6 +510,11 @@ class Trainer:
         """Restore what :meth:`save_checkpoint` wrote, all or nothing (used by
         ``fit(resume_from=...)``; :func:`minireg.training.checkpoint.load_checkpoint`)."""
         checkpoint.load_checkpoint(self, path, train_loader, callbacks)
+
+
+def _stderr_is_a_terminal() -> bool:
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _check_optimizer_updates(model, optimizer) -> None:
