@@ -2,6 +2,7 @@
 where no terminal is, and the phases of an experiment announced by name."""
 import io
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -23,15 +24,13 @@ class Stream(io.StringIO):
         return self.tty
 
 
-def short_fit(bar, epochs=3, max_steps=None, resume_from=None, checkpoint=None, trainer_setup=None):
+def short_fit(bar, epochs=3, max_steps=None, resume_from=None, checkpoint=None):
     """60 examples in batches of 10: 6 steps per epoch."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 3)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
     model = nn.Linear(3, 2, rng=0)
     trainer = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=0.1))
-    if trainer_setup:
-        trainer_setup(trainer)
     callbacks = [bar] + ([checkpoint] if checkpoint else [])
     trainer.fit(DataLoader(X, y, 10, rng=0), epochs=epochs, max_steps=max_steps, eval_sets={"val": (X, y)},
                 eval_every="epoch", callbacks=callbacks, resume_from=resume_from)
@@ -77,19 +76,33 @@ def test_a_budget_that_ends_inside_an_epoch_and_no_budget_at_all():
     assert [line.split("  ")[:2] for line in lines] == [["epoch 1/2", "step 6/8"], ["epoch 1/2", "step 8/8"]]
     assert not lines[-1].endswith("left)")                              # the fit has ended
     stream = Stream(tty=True)
-    short_fit(ProgressBar(stream=stream), epochs=2)                      # nothing says the budget
+    bar = ProgressBar(stream=stream)
+    trainer = short_fit(bar, epochs=2)                   # no budget given to the bar: fit states it
+    assert trainer.fit_budget == (2, None)
     last = screens(stream.getvalue())[-1]
-    assert last.startswith("epoch 2: ") and "12step" in last.replace(" ", "")
+    assert last.startswith("epoch 2/2: ") and "12/12" in last.replace(" ", "")
 
 
-def test_the_budget_comes_from_the_trainer_when_it_states_it():
+def test_the_budget_comes_from_the_fit():
     stream = Stream(tty=False)
-
-    def state_budget(trainer):
-        trainer.fit_budget = (2, None)
-
-    short_fit(ProgressBar(stream=stream), epochs=2, trainer_setup=state_budget)
+    short_fit(ProgressBar(stream=stream), epochs=2)
     assert stream.getvalue().startswith("epoch 2/2  step 12/12")
+
+
+def test_fit_shows_a_bar_on_a_terminal_by_default_and_when_asked(monkeypatch, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = nn.Linear(3, 2, rng=0)
+    trainer = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=0.1))
+    for terminal, progress, shown in ((False, None, False), (True, None, True), (True, False, False),
+                                      (False, True, True)):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal, raising=False)
+        trainer.fit(DataLoader(X, y, 10, rng=0), epochs=trainer.epoch + 1, progress=progress)
+        err = capsys.readouterr().err
+        assert (f"epoch {trainer.epoch}/{trainer.epoch}" in err) is shown, (terminal, progress, err)
+    with pytest.raises(TypeError, match="progress must be True, False or None"):
+        trainer.fit(DataLoader(X, y, 10, rng=0), epochs=9, progress="yes")
 
 
 def test_a_resumed_fit_counts_from_where_it_resumes(tmp_path):
