@@ -2,7 +2,7 @@
 
 Deep Learning, Fig. 7.3 (a maxout network with dropout on MNIST): "the training
 objective decreases consistently over time, but the validation set average loss
-eventually begins to increase again, forming an asymmetric U-shaped curve." Section 7.7
+eventually begins to increase again, forming an asymmetric U-shaped curve." Section 7.7 (published 7.8)
 turns that curve into early stopping (Algorithm 7.1) and offers two ways to use the
 validation data afterwards (Algorithms 7.2 and 7.3).
 
@@ -459,7 +459,7 @@ def report(document: dict, folder) -> str:
                      f"network grows over-confident on the examples it gets wrong. Stopping on "
                      f"{stop['monitor']} then stops too early for the error (test error {100 * at_best:.2f} % "
                      f"at θ* against {100 * at_last:.2f} % at the last epoch); Algorithm 7.1 on "
-                     f"{other['monitor']} gives {100 * other['test']['error']:.2f} %. Deep Learning 7.7 notes "
+                     f"{other['monitor']} gives {100 * other['test']['error']:.2f} %. Deep Learning 7.7 (published 7.8) notes "
                      "that the 0-1 error, which cannot be trained on, can serve as the stopping criterion.")
     best_all = min(a72["error"], a73["error"])
     lines.append(f"Training on the validation data too (Algorithms 7.2 and 7.3) gives "

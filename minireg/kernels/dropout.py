@@ -2,7 +2,7 @@
 
 Dropout multiplies each entry of x by an independent mask bit m (1 with probability
 keep) and divides by keep, so that the expected output equals x ("inverted dropout":
-the weight scaling rule of Deep Learning, draft sec. 7.11 / published book sec. 7.12,
+the weight scaling rule of Deep Learning, draft sec. 7.11 (published 7.12),
 applied at training time instead of at inference):
 
     y = x * m / keep,      m ~ Bernoulli(keep), independently for each entry.

@@ -9,7 +9,7 @@ A :class:`Parameter` is a Tensor that an optimizer updates. It knows its *kind*:
 The kind is what lets a regularizer pick its parameters explicitly: ``model.weights()``
 returns the weights only, because "by weights, we mean parameters of a linear
 transformation. Not all parameters are weights. For example, the biases parameterize
-the offset of an affine transformation" (Deep Learning, sec. 7.2.1); batch norm's scale
+the offset of an affine transformation" (Deep Learning, sec. 7.2.1; published 7.1.1); batch norm's scale
 and shift are not weights either.
 
 A :class:`Module` finds its parameters and sub-modules by looking at its own
@@ -251,7 +251,7 @@ class Module:
     def weights(self) -> list:
         """The connection weights: no biases, no batch-norm scale or shift.
 
-        These are what norm penalties act on by default (Deep Learning, sec. 7.2.1:
+        These are what norm penalties act on by default (Deep Learning, sec. 7.2.1, published 7.1.1:
         the biases, offsets of an affine map, are not weights).
         """
         return [p for _, p in self.named_weights()]

@@ -24,9 +24,9 @@ hands it a :class:`StepContext`: what is known of the step at that moment.
                                             tying (sec. 7.8; published 7.9), activation
                                             (eq. 7.29) and
                                             input-gradient (eq. 7.17) penalties,
-                                            adversarial training (sec. 7.13)
+                                            adversarial training (sec. 7.13; published 7.13)
  4   ``transform_gradients(step)``          gradient clipping, decoupled weight decay
- 5   ``after_step(step)``                   max-norm (sec. 7.3), prox of L1 / GrOWL
+ 5   ``after_step(step)``                   max-norm (sec. 7.3; published 7.2), prox of L1 / GrOWL
  5   ``after_epoch(step)``                  a prox once per epoch (GrOWL's authors' code)
 ===  =====================================  ==================================================
 
@@ -34,7 +34,7 @@ Besides the hooks, a regularizer can declare
 
 * ``needs_input_grad = True`` -- the batch's inputs are then a Tensor that requires
   gradients, so that a penalty can differentiate through them (the input-gradient
-  penalty of eq. 7.17, the fast gradient sign method of sec. 7.13). Otherwise they do
+  penalty of eq. 7.17, the fast gradient sign method of sec. 7.13, published 7.13). Otherwise they do
   not, and no time is spent on their gradient;
 * a *state* -- a step counter, a schedule, a cluster map, an annealed noise level --
   returned by :meth:`Regularizer.state_dict` and restored by

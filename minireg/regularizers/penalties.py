@@ -249,7 +249,7 @@ class ActivationPenalty(Regularizer):
 
 
 class ActivationL1(ActivationPenalty):
-    r""":math:`\Omega(h) = \lVert h \rVert_1 = \sum_i |h_i|` (Deep Learning 7.9, after eq. 7.29):
+    r""":math:`\Omega(h) = \lVert h \rVert_1 = \sum_i |h_i|` (Deep Learning 7.9, published 7.10, after eq. 7.29):
     an L1 penalty on the representation induces *representational* sparsity, many
     units exactly or nearly zero for each example."""
 
@@ -269,7 +269,7 @@ class ActivationL2(ActivationPenalty):
 class StudentTPenalty(ActivationPenalty):
     r""":math:`\Omega(h) = \sum_i \log(1 + h_i^2 / s^2)`, the negative log of a Student-t prior
     on each unit (up to constants; Olshausen and Field 1996, Bergstra 2011; Deep Learning
-    7.9). It grows only logarithmically, so a few large activations cost little while
+    7.9, published 7.10). It grows only logarithmically, so a few large activations cost little while
     many small ones are pushed to zero: a sparsity penalty heavier-tailed than L1.
 
     Parameters
@@ -299,7 +299,7 @@ class KLSparsity(ActivationPenalty):
         + (1 - \rho) \log\frac{1 - \rho}{1 - \hat\rho_j}
 
     Each unit's mean activation over the batch is pulled towards the target rate
-    :math:`\rho` (Lee et al. 2008; Larochelle and Bengio 2008; Deep Learning 7.9: for
+    :math:`\rho` (Lee et al. 2008; Larochelle and Bengio 2008; Deep Learning 7.9, published 7.10: for
     representations "constrained to lie on the unit interval", such as sigmoid units).
     The lecture's dropout table lists it at 1.55 % MNIST error.
 

@@ -12,7 +12,7 @@ float32 as float32 and float64 as float64, and either returns a new array or wri
 ============================  ===============================================  ==========================
 function                      R(w)                                             source
 ============================  ===============================================  ==========================
-``prox_l1``                   alpha * sum_ij |w_ij|                            Deep Learning, sec. 7.2.2
+``prox_l1``                   alpha * sum_ij |w_ij|                            DL 7.2.2 (published 7.1.2)
 ``prox_group_lasso``          alpha * sum_i ||w_i||_2  (rows w_i)              GrOWL, eq. (1), lam_i = alpha
 ``prox_owl``                  sum_i lam_i |z|_[i]  (i-th largest magnitude)    GrOWL, Appendix A, Alg. 2
 ``prox_growl``                sum_i lam_i ||w_[i]||_2  (i-th largest row)      GrOWL, eqs. (1), (4), (8)
@@ -79,7 +79,7 @@ def soft_threshold(x, threshold, out=None):
 
     ``S_t`` is the prox of ``t * ||x||_1``: it is the closed-form minimizer of
     ``1/2 (w - w*)^2 + t |w|``, ``w = sign(w*) max(|w*| - t, 0)`` (Deep Learning,
-    sec. 7.2.2, with the Hessian gamma_i = 1 and beta = t; published book sec. 7.1.2).
+    sec. 7.2.2 (published 7.1.2), with the Hessian gamma_i = 1 and beta = t).
     """
     x = _as_array(x, "x")
     threshold = checks.check_number(threshold, "threshold", minimum=0.0)

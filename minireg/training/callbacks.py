@@ -183,7 +183,7 @@ class EarlyStopping(Callback):
     ----------
     monitor : str
         The validation metric, a name the trainer's evaluation produces: ``"val_loss"``
-        (the surrogate loss) or ``"val_error"`` (the 0-1 error, which Deep Learning 7.7
+        (the surrogate loss) or ``"val_error"`` (the 0-1 error, which Deep Learning 7.7 (published 7.8)
         recommends as an early-stopping criterion even though it cannot be trained on),
         or any custom metric. Smaller must be better.
     patience : int

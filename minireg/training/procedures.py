@@ -1,4 +1,4 @@
-"""Two ways to use the validation data again after early stopping (Deep Learning 7.7).
+"""Two ways to use the validation data again after early stopping (Deep Learning 7.7, published 7.8).
 
 Early stopping (Algorithm 7.1, :class:`~minireg.training.callbacks.EarlyStopping`)
 holds out a validation set, so the model never trains on it. Once early stopping has
@@ -106,7 +106,7 @@ def retrain_on_all_data(make_trainer, all_loader, best_step: int, subtrain_steps
                         resume_from=None) -> RetrainResult:
     """Algorithm 7.2, after early stopping: new random θ, then :math:`i^*` steps on all data.
 
-    The algorithm (Deep Learning 7.7)::
+    The algorithm (Deep Learning 7.7, published 7.8)::
 
         split X_train into X_subtrain, X_valid
         run early stopping (Alg. 7.1) on X_subtrain / X_valid   -> i*
@@ -153,7 +153,7 @@ def continue_on_all_data(trainer: Trainer, all_loader, subtrain_data, validation
                          max_steps: int, callbacks=(), resume_from=None) -> ContinueResult:
     """Algorithm 7.3, after early stopping: continue on all the data down to the stop's loss.
 
-    The algorithm (Deep Learning 7.7)::
+    The algorithm (Deep Learning 7.7, published 7.8)::
 
         split X_train into X_subtrain, X_valid
         run early stopping (Alg. 7.1) on X_subtrain / X_valid   -> θ*

@@ -60,7 +60,7 @@ def zero_one_error(outputs: np.ndarray, targets: np.ndarray) -> float:
     """The fraction of examples whose predicted class (the largest output) is wrong.
 
     The 0-1 loss cannot be trained on (its derivative is zero almost everywhere) but
-    it is the usual early-stopping criterion (Deep Learning 7.7, "surrogate loss").
+    it is the usual early-stopping criterion (Deep Learning 7.7, published 7.8, "surrogate loss").
 
     Parameters
     ----------
