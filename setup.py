@@ -1,7 +1,7 @@
 """Build script for minireg's compiled kernels.
 
 Every ``minireg/_ext/*.pyx`` file becomes one extension module. Each kernel has a
-pure-NumPy twin in ``minireg/kernels.py``; the package works (slower) without them.
+pure-NumPy twin in ``minireg/kernels/`` (one module per kernel); the package works (slower) without them.
 """
 import os
 from pathlib import Path

@@ -276,6 +276,9 @@ class Tensor:
     def __neg__(self):
         return F.neg(self)
 
+    def __abs__(self):
+        return F.abs(self)
+
     def __pow__(self, exponent):
         return F.power(self, exponent)
 

@@ -516,3 +516,11 @@ def test_float64_works_end_to_end():
     loss = F.sum(F.sigmoid(x @ w) * 0.5)
     loss.backward()
     assert loss.dtype == x.grad.dtype == w.grad.dtype == np.float64
+
+
+def test_the_builtin_abs_is_the_differentiable_abs():
+    from minireg import functional as F
+    x = Tensor(np.array([-2.0, 0.5, 3.0]), requires_grad=True)
+    assert np.array_equal(abs(x).data, F.abs(x).data)
+    abs(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.sign(x.data))
