@@ -3,7 +3,7 @@
 An explicit dictionary, so that a reader sees every experiment in one place; each
 entry is an :class:`~minireg.experiments.base.Experiment` (config, run, report).
 """
-from minireg.experiments import early_stopping
+from minireg.experiments import early_stopping, weight_penalties
 from minireg.experiments.base import Experiment
 
 EXPERIMENTS = {
@@ -27,6 +27,17 @@ EXPERIMENTS = {
         config_class=early_stopping.MnistConfig,
         run=early_stopping.run,
         report=early_stopping.report,
+    ),
+    "weight-penalties": Experiment(
+        name="weight-penalties",
+        description="L2 and L1 weight penalties, the L1 proximal step and max-norm on MNIST (784-300-10): "
+                    "the test error against the penalty's strength α (too much weight decay underfits), the "
+                    "exact zeros that the L1 prox makes where the L1 penalty only makes weights small, weight "
+                    "histograms, and the hidden units' weight norms with and without max-norm (Deep Learning "
+                    "7.2-7.3). Needs the MNIST files; --quick takes about a minute, the default about ten.",
+        config_class=weight_penalties.WeightPenaltiesConfig,
+        run=weight_penalties.run,
+        report=weight_penalties.report,
     ),
 }
 
