@@ -35,13 +35,18 @@ def dropout_moments(x, weight, bias, keep):
     return mean, variance
 
 
-def _gaussian_sample(mean, variance, rng):
+def _gaussian_sample(mean, variance, rng, draws=()):
     """``mean + sqrt(variance) * eps`` with eps ~ N(0, 1) drawn from ``rng`` in the dtype of
-    ``mean``: differentiable in mean and variance (the reparameterization). A tiny offset
-    under the root keeps its gradient finite where the variance is exactly 0."""
+    ``mean``, with ``draws`` (a shape) independent samples stacked in front: differentiable
+    in mean and variance (the reparameterization). A tiny offset under the root keeps its
+    gradient finite where the variance is exactly 0."""
     dtype = mean.dtype
-    eps = rng.standard_normal(mean.shape, dtype=dtype)
+    eps = rng.standard_normal(tuple(draws) + mean.shape, dtype=dtype)
     return mean + F.sqrt(variance + np.finfo(dtype).tiny) * eps
+
+
+SAMPLING_CHUNK = 2**22
+"""At most this many Gaussian draws at a time in DropConnect's sampling rule (16 MB of float32)."""
 
 
 class _DenseStochastic(Linear):
@@ -161,10 +166,11 @@ class DropConnectLinear(_DenseStochastic):
         if self.inference == "weight_scaling":
             return self._activate(super().forward(x))
         mean, variance = dropout_moments(x, self.weight, self.bias, self.keep)
-        total = None
-        for _ in range(self.samples):
-            r = self._activate(_gaussian_sample(mean, variance, self.rng))
-            total = r if total is None else total + r
+        chunk = max(1, SAMPLING_CHUNK // max(1, mean.size))
+        total = 0.0
+        for start in range(0, self.samples, chunk):
+            draws = min(chunk, self.samples - start)
+            total = total + F.sum(self._activate(_gaussian_sample(mean, variance, self.rng, (draws,))), axis=0)
         return total * mean.dtype.type(1.0 / self.samples)
 
     def _masked_product(self, x):
