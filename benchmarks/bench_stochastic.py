@@ -31,37 +31,16 @@ args = parser.parse_args()
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
-import time  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench_prox import interleaved  # noqa: E402  (the same timing loop: blocks, medians)
 from minireg import kernels, losses, nn  # noqa: E402
 from minireg.optim import SGD  # noqa: E402
 from minireg.tensor import Tensor, no_grad  # noqa: E402
 
 torch.set_num_threads(args.threads)
-
-
-def time_block(function, calls):
-    """Median seconds per call over ``calls`` timed calls, after one untimed call."""
-    function()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def interleaved(variants, calls, repeats):
-    """``{name: [seconds per call in each repeat]}``, the variants run in turn."""
-    times = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, function in variants.items():
-            times[name].append(time_block(function, calls))
-    return times
 
 
 def report(times, numerator, denominator, label):

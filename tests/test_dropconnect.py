@@ -43,18 +43,6 @@ def test_fast_dropout_samples_the_gaussian_in_training_and_returns_its_mean_in_e
     np.testing.assert_allclose(layer(x).data, x @ layer.weight.data + layer.bias.data)
 
 
-def test_fast_dropout_gradient_with_the_noise_held_fixed():
-    layer = nn.FastDropoutLinear(5, 3, keep=KEEP, rng=0, dtype=np.float64)
-
-    def fixed_noise(x, W, b):
-        layer.rng = np.random.default_rng(3)
-        layer.weight, layer.bias = W, b
-        return layer(x)
-
-    x = np.random.default_rng(1).normal(size=(4, 5))
-    check_gradients(fixed_noise, [x, layer.weight.data, layer.bias.data])
-
-
 def test_dropconnect_masks_the_weight_once_per_minibatch_through_the_kernel():
     layer = nn.DropConnectLinear(6, 4, keep=KEEP, rng=0)
     x = np.random.default_rng(1).normal(size=(5, 6)).astype(np.float32)
@@ -80,18 +68,21 @@ def test_dropconnect_per_example_gives_every_example_its_own_mask():
     assert not all(np.array_equal(mask[0], mask[n]) for n in range(1, 5))
 
 
-@pytest.mark.parametrize("per_example", [False, True])
-def test_dropconnect_gradient_with_the_masks_held_fixed(per_example):
-    layer = nn.DropConnectLinear(5, 3, keep=KEEP, per_example=per_example, activation=F.tanh, rng=0,
-                                 dtype=np.float64)
+@pytest.mark.parametrize("make_layer", [
+    lambda: nn.FastDropoutLinear(5, 3, keep=KEEP, rng=0, dtype=np.float64),
+    lambda: nn.DropConnectLinear(5, 3, keep=KEEP, activation=F.tanh, rng=0, dtype=np.float64),
+    lambda: nn.DropConnectLinear(5, 3, keep=KEEP, per_example=True, rng=0, dtype=np.float64),
+], ids=["fast dropout", "DropConnect", "DropConnect per example"])
+def test_gradient_with_the_noise_held_fixed(make_layer):
+    layer = make_layer()
 
-    def fixed_masks(x, W, b):
-        layer.rng = np.random.default_rng(4)
+    def fixed_noise(x, W, b):
+        layer.rng = np.random.default_rng(4)      # the same draws at every evaluation
         layer.weight, layer.bias = W, b
         return layer(x)
 
     x = np.random.default_rng(1).normal(size=(4, 5))
-    check_gradients(fixed_masks, [x, layer.weight.data, layer.bias.data])
+    check_gradients(fixed_noise, [x, layer.weight.data, layer.bias.data])
 
 
 def test_dropconnect_inference_rules():
