@@ -64,6 +64,17 @@ def test_weight_noise_gives_a_shared_weight_one_noise_and_its_gradient_reaches_t
     check_gradients(fixed_noise, [np.random.default_rng(0).normal(size=(2, 3))])
 
 
+def test_weight_noise_adds_eta_times_the_input_norm_to_a_linear_models_squared_error():
+    """Deep Learning eq. 7.22 with y_hat = x w: grad_w y_hat = x and the Hessian is 0, so
+    E[(x (w + eps) - y)^2] = (x w - y)^2 + eta ||x||^2 exactly, with eta = std^2."""
+    std, draws = 0.3, 20000
+    linear = nn.Linear(5, 1, bias=False, rng=0, dtype=np.float64)
+    layer = nn.WeightNoise(linear, std, rng=1)
+    x, y = np.random.default_rng(2).normal(size=(1, 5)), 0.7
+    losses = [((layer(x).data - y) ** 2).item() for _ in range(draws)]
+    assert_mean(losses, ((x @ linear.weight.data).item() - y) ** 2 + std**2 * (x**2).sum(), "E[cost]")
+
+
 @pytest.mark.parametrize("call", [lambda: nn.GaussianNoise(-0.1), lambda: nn.WeightNoise(nn.ReLU(), -1.0)])
 def test_negative_std_is_refused(call):
     with pytest.raises(ValueError, match=r"\(std=...\) must be a finite number in \[0.0, inf\)"):

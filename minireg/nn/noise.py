@@ -4,9 +4,12 @@
   first for noise on the inputs (7.6.1), after a hidden layer for noise on hidden units.
 * :class:`WeightNoise` perturbs the weights of the module it wraps at every training
   step (7.6.2): the forward *and* the backward pass of that step use ``W + std * eps``,
-  and the gradient, taken at the perturbed weights, updates W. For a linear model this
-  is in expectation a penalty on the weights; in general it pushes towards flat minima
-  (the chapter's analysis, after Graves 2011).
+  and the gradient, taken at the perturbed weights, updates W. For small noise of
+  variance eta and the squared error, the expected cost is, to second order,
+  J + eta E[(y_hat - y) grad_W^2 y_hat] + eta E||grad_W y_hat(x)||^2 (eq. 7.22): near
+  the optimum, a penalty on the output's sensitivity to the weights, which favours
+  flat regions of the cost. For a linear y_hat = x w the expansion is exact:
+  J + eta ||x||^2 (``tests/test_noise_pooling_depth.py``).
 
 Both are the identity in evaluation mode and draw from their own ``rng`` (saved in
 checkpoints).
