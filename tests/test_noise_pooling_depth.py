@@ -199,7 +199,7 @@ def test_stochastic_depth_gradient_with_the_draws_held_fixed():
     (lambda: nn.StochasticDepth(nn.ReLU(), 1.5), "StochasticDepth\\(survival=...\\)"),
     (lambda: nn.StochasticDepth(nn.ReLU(), 0.5, mode="example"), "StochasticDepth\\(mode=...\\)"),
     (lambda: nn.StochasticDepth(F.relu, 0.5), "body=...\\) must be a Module"),
-    (lambda: nn.StochasticDepth(nn.Linear(3, 2), 0.5)(np.ones((1, 3), np.float32)), "must keep the shape"),
+    (lambda: nn.StochasticDepth(nn.Linear(3, 2), 0.5).eval()(np.ones((1, 3), np.float32)), "must keep the shape"),
 ])
 def test_bad_depth_arguments_are_refused_by_name(call, message):
     with pytest.raises((TypeError, ValueError), match=message):
