@@ -133,7 +133,7 @@ def error_decomposition(member_predictions, targets) -> dict:
     e_i = prediction_i - target (for a classifier: the predicted distribution minus the
     one-hot label). With v the mean of e_i^2 over members and entries and c the mean of
     e_i e_j over pairs i != j, the ensemble's mean squared error equals
-    v / k + (k - 1) c / k exactly (the identity behind Deep Learning 7.10's formula).
+    v / k + (k - 1) c / k exactly (the identity behind the formula of Deep Learning 7.10, published 7.11).
 
     Returns ``{"k", "v", "c", "ensemble", "predicted"}`` (the last two are equal up to
     round-off).
