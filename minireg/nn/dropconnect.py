@@ -27,6 +27,7 @@ from minireg.nn.layers import Linear, _check_input, check_input_dtype
 def dropout_moments(x, weight, bias, keep):
     """Mean and variance of a dense unit under inverted dropout of its inputs or weights
     (the module docstring): ``(x W + b, (x*x)(W*W) (1 - keep) / keep)``, both Tensors."""
+    keep = check_keep(keep, "keep")
     mean = x @ weight
     if bias is not None:
         mean = mean + bias
