@@ -446,6 +446,29 @@ def softplus(x) -> Tensor:
     return Tensor.from_op(data, (x,), lambda g, out: (g * sigmoid(x),))
 
 
+def dropout(x, keep, rng) -> Tensor:
+    """Inverted dropout: ``y = x * m / keep`` with ``m ~ Bernoulli(keep)`` for each entry.
+
+    The mask comes from the compiled kernel :func:`minireg.kernels.dropout` (or its NumPy
+    twin), drawn from ``rng``, a ``numpy.random.Generator``: one seed, one mask. Dividing
+    by ``keep`` during training makes ``E[y] = x``, so that inference needs no rescaling:
+    the weight scaling rule of Deep Learning 7.11 (published 7.12) moved to training time.
+    ``keep`` is the probability of *keeping* an entry (``torch.nn.functional.dropout``'s
+    ``p`` is ``1 - keep``).
+
+    Backward: ``dL/dx = g * m / keep``, with the mask of the forward pass. The same op
+    serves DropConnect (Wan et al. 2013), applied to a weight instead of activations.
+    """
+    x = as_tensor(x)
+    y, mask = _kernels.dropout(x.data, keep, rng)
+    scale = x.dtype.type(1.0 / keep)  # in x's dtype: float32 stays float32
+
+    def backward(g, out):
+        return (mul(g, mask) * scale,)
+
+    return Tensor.from_op(y, (x,), backward)
+
+
 # ---------------------------------------------------------------------------------------
 # Shapes and indexing
 # ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minireg.functional as F
+from minireg.kernels import dropout_numpy
 from minireg.gradcheck import check_gradients, check_hessian_vector
 from minireg.tensor import Tensor, grad
 
@@ -174,6 +175,9 @@ CASES += [
     case("matmul", "vector-matrix", F.matmul, [(normal, (4,)), (normal, (4, 3))], np.matmul),
     case("matmul", "matrix-vector", F.matmul, [(normal, (3, 4)), (normal, (4,))], np.matmul),
     case("matmul", "vector-vector", F.matmul, [(normal, (4,)), (normal, (4,))], np.matmul),
+    # a fresh generator of one seed at each call: the same mask, so the op is a fixed function
+    case("dropout", "mask-held-fixed", lambda x: F.dropout(x, 0.6, np.random.default_rng(3)), [(normal, (3, 5))],
+         lambda x: dropout_numpy(x, 0.6, np.random.default_rng(3))[0]),
 ]
 
 
