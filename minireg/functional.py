@@ -331,9 +331,23 @@ def softmax(x, axis=-1) -> Tensor:
 
 def log_softmax(x, axis=-1) -> Tensor:
     """x_i - log sum_j exp(x_j) along ``axis``, as (x_i - m) - log sum_j exp(x_j - m)
-    with m = max x, so that large logits lose no precision."""
-    shifted = as_tensor(x) - _max_shift(as_tensor(x), axis)
-    return shifted - log(sum(exp(shifted), axis=axis, keepdims=True))
+    with m = max x, so that large logits lose no precision.
+
+    A primitive (one node rather than five: it sits under every cross-entropy loss).
+    With y = log_softmax(x), dy_i/dx_k = [i = k] - softmax(x)_k, so the gradient is
+
+        dL/dx = g - softmax(x) * sum_i g_i,   softmax(x) = exp(y),
+
+    written with ``out`` (y), so that it can be differentiated again.
+    """
+    x = as_tensor(x)
+    shifted = x.data - _max_shift(x, axis)
+    data = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+    def backward(g, out):
+        return (g - exp(out) * sum(g, axis=axis, keepdims=True),)
+
+    return Tensor.from_op(data, (x,), backward)
 
 
 def softplus(x) -> Tensor:
