@@ -382,7 +382,7 @@ def transpose(x, axes=None) -> Tensor:
     axes = tuple(reversed(range(x.ndim))) if axes is None else _normalize_axis(axes, x.ndim, "axes")
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes={axes} is not a permutation of the {x.ndim} axes")
-    inverse = tuple(np.argsort(axes))
+    inverse = tuple(sorted(range(x.ndim), key=axes.__getitem__))  # axes[inverse[i]] == i
     return Tensor.from_op(x.data.transpose(axes), (x,), lambda g, out: (transpose(g, inverse),))
 
 
