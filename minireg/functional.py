@@ -16,6 +16,7 @@ rather than a silent promotion.
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
@@ -270,14 +271,14 @@ def sum(x, axis=None, keepdims=False) -> Tensor:
 def mean(x, axis=None, keepdims=False) -> Tensor:
     """Arithmetic mean over ``axis``."""
     x = as_tensor(x)
-    count = int(np.prod([x.shape[a] for a in _normalize_axis(axis, x.ndim)], dtype=np.int64))
+    count = math.prod(x.shape[a] for a in _normalize_axis(axis, x.ndim))
     return sum(x, axis, keepdims) * (1.0 / builtins.max(count, 1))
 
 
 def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
     """Variance over ``axis`` (``ddof=0``: the biased estimate that batch norm uses)."""
     x = as_tensor(x)
-    count = int(np.prod([x.shape[a] for a in _normalize_axis(axis, x.ndim)], dtype=np.int64))
+    count = math.prod(x.shape[a] for a in _normalize_axis(axis, x.ndim))
     centered = x - mean(x, axis, keepdims=True)
     return sum(centered * centered, axis, keepdims) * (1.0 / builtins.max(count - ddof, 1))
 
