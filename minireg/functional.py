@@ -265,7 +265,7 @@ def sum(x, axis=None, keepdims=False) -> Tensor:
     def backward(g, out):
         return (broadcast_to(reshape(g, kept_shape), x.shape),)
 
-    return Tensor.from_op(np.sum(x.data, axis=axes, keepdims=keepdims), (x,), backward)
+    return Tensor.from_op(x.data.sum(axis=axes, keepdims=keepdims), (x,), backward)
 
 
 def mean(x, axis=None, keepdims=False) -> Tensor:
