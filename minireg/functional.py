@@ -73,9 +73,10 @@ def sum_to_shape(g: Tensor, shape: tuple) -> Tensor:
     if g.shape == tuple(shape):
         return g
     extra = g.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(shape) if n == 1 and g.shape[extra + i] != 1
-    )
+    stretched = tuple(extra + i for i, n in enumerate(shape) if n == 1 and g.shape[extra + i] != 1)
+    if extra and not stretched:  # only leading axes were added (a bias): one sum gives the shape
+        return sum(g, axis=tuple(range(extra)))
+    axes = tuple(range(extra)) + stretched
     g = sum(g, axis=axes, keepdims=True) if axes else g
     return reshape(g, shape)
 
