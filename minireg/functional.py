@@ -308,7 +308,7 @@ def min(x, axis=None, keepdims=False) -> Tensor:
 def _max_shift(x: Tensor, axis) -> np.ndarray:
     """max(x) along ``axis`` (kept), 0 where it is not finite: a constant shift for
     stable exponentials."""
-    shift = np.max(x.data, axis=axis, keepdims=True)
+    shift = x.data.max(axis=axis, keepdims=True)
     return np.where(np.isfinite(shift), shift, 0).astype(x.dtype, copy=False)
 
 
@@ -344,7 +344,7 @@ def log_softmax(x, axis=-1) -> Tensor:
     """
     x = as_tensor(x)
     shifted = x.data - _max_shift(x, axis)
-    data = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    data = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
     def backward(g, out):
         return (g - exp(out) * sum(g, axis=axis, keepdims=True),)
