@@ -522,6 +522,34 @@ def matmul(a, b) -> Tensor:
     return Tensor.from_op(a.data @ b.data, (a, b), backward)
 
 
+def linear(x, weight, bias=None) -> Tensor:
+    """The affine map of a dense layer, ``x @ weight + bias``, as one node.
+
+    ``x`` is (N, in), ``weight`` (in, out), ``bias`` (out,) or None. Backward:
+    dL/dx = g weight^T, dL/dweight = x^T g, dL/dbias = sum_n g_n -- those of matmul and
+    of the broadcast add, in one node instead of two (a dense layer runs on every step).
+    """
+    x, weight = _operands(x, weight, "linear")
+    if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[0]:
+        raise ValueError(f"linear: x must be (N, in) and weight (in, out); got shapes {x.shape} and {weight.shape}")
+    data = x.data @ weight.data
+    parents = (x, weight)
+    if bias is not None:
+        bias = _constant_like(bias, weight) if not isinstance(bias, Tensor) else bias
+        if bias.shape != (weight.shape[1],) or bias.dtype != weight.dtype:
+            raise ValueError(f"linear: bias must have shape ({weight.shape[1]},) and dtype {weight.dtype}; "
+                             f"got shape {bias.shape} and dtype {bias.dtype}")
+        data += bias.data
+        parents = (x, weight, bias)
+
+    def backward(g, out):
+        return (matmul(g, transpose(weight)) if x.requires_grad else None,
+                matmul(transpose(x), g) if weight.requires_grad else None,
+                sum(g, axis=0) if bias is not None and bias.requires_grad else None)
+
+    return Tensor.from_op(data, parents, backward)
+
+
 # ---------------------------------------------------------------------------------------
 # Convolution and pooling
 # ---------------------------------------------------------------------------------------

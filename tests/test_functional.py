@@ -165,6 +165,9 @@ CASES += [
     case("matmul", "vector-matrix", F.matmul, [(normal, (4,)), (normal, (4, 3))], np.matmul),
     case("matmul", "matrix-vector", F.matmul, [(normal, (3, 4)), (normal, (4,))], np.matmul),
     case("matmul", "vector-vector", F.matmul, [(normal, (4,)), (normal, (4,))], np.matmul),
+    case("linear", "bias", F.linear, [(normal, (3, 4)), (normal, (4, 2)), (normal, (2,))],
+         lambda x, w, b: x @ w + b),
+    case("linear", "no-bias", lambda x, w: F.linear(x, w), [(normal, (3, 4)), (normal, (4, 2))], np.matmul),
 ]
 
 
@@ -431,6 +434,18 @@ def test_matmul_shape_mismatch_names_the_shapes():
         F.matmul(Tensor(np.ones((3, 4))), Tensor(np.ones((5, 2))))
     with pytest.raises(ValueError, match="at least one dimension"):
         F.matmul(Tensor(np.ones(())), Tensor(np.ones((2, 2))))
+
+
+def test_linear_errors_name_the_shapes_and_dtypes():
+    x, w = Tensor(np.ones((3, 4))), Tensor(np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"linear: x must be \(N, in\).*\(3, 4\) and \(5, 2\)"):
+        F.linear(x, Tensor(np.ones((5, 2))))
+    with pytest.raises(ValueError, match=r"bias must have shape \(2,\) and dtype float64; got shape \(3,\)"):
+        F.linear(x, w, np.ones(3))
+    with pytest.raises(ValueError, match=r"got shape \(2,\) and dtype float32"):
+        F.linear(x, w, Tensor(np.ones(2, dtype=np.float32)))
+    with pytest.raises(TypeError, match="linear: operands have dtypes float32 and float64"):
+        F.linear(Tensor(np.ones((3, 4), dtype=np.float32)), w)
 
 
 def test_reshape_error_names_the_shapes():
