@@ -270,10 +270,19 @@ def sum(x, axis=None, keepdims=False) -> Tensor:
 
 
 def mean(x, axis=None, keepdims=False) -> Tensor:
-    """Arithmetic mean over ``axis``."""
+    """Arithmetic mean over ``axis``: the sum times 1/n for n terms; each term gets g/n back.
+
+    A primitive rather than ``sum(x) * (1/n)``: one node fewer at the end of every loss.
+    """
     x = as_tensor(x)
-    count = math.prod(x.shape[a] for a in _normalize_axis(axis, x.ndim))
-    return sum(x, axis, keepdims) * (1.0 / builtins.max(count, 1))
+    axes = _normalize_axis(axis, x.ndim)
+    scale = 1.0 / builtins.max(math.prod(x.shape[a] for a in axes), 1)
+    kept_shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+
+    def backward(g, out):
+        return (broadcast_to(reshape(g * scale, kept_shape), x.shape),)
+
+    return Tensor.from_op(x.data.sum(axis=axes, keepdims=keepdims) * scale, (x,), backward)
 
 
 def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
