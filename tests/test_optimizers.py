@@ -438,6 +438,14 @@ def trainable():
     return [Tensor(np.ones(3, dtype=np.float32), requires_grad=True)]
 
 
+def half_precision_parameter():
+    """A float16 parameter, made by changing the data of a float32 one (Adam's moments
+    underflow in float16 and the weights become NaN)."""
+    param = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    param.data = param.data.astype(np.float16)
+    return param
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: SGD(trainable(), lr=-0.1), r"lr must be a finite number in \[0.0, inf\)"),
     (lambda: SGD(trainable(), lr=float("nan")), r"lr must be a finite number in \[0.0, inf\)"),
@@ -474,8 +482,7 @@ def test_bad_arguments_raise_value_error_naming_the_argument(make, message):
     (lambda: SGD(nn.Linear(2, 2).parameters, lr=0.1),
      r"params must be an iterable of Tensors such as model.parameters\(\) \(call the method\)"),
     (lambda: SGD(3, lr=0.1), r"params must be an iterable of Tensors such as model.parameters\(\), got int"),
-    (lambda: SGD([Tensor(np.ones(3, dtype=np.float16), requires_grad=True)], lr=0.1),
-     r"params\[0\] must have dtype float32 or float64, got float16"),
+    (lambda: SGD([half_precision_parameter()], lr=0.1), r"params\[0\] must have dtype float32 or float64, got float16"),
     # bools are not numbers here, even though True == 1
     (lambda: SGD(trainable(), lr=True), r"lr must be a finite number"),
     (lambda: SGD(trainable(), lr=0.1, momentum=False), r"momentum must be a finite number"),
