@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from minireg import functional as F
-from minireg.tensor import Tensor
+from minireg.tensor import Tensor, no_grad
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -70,6 +70,38 @@ def _check_probabilities(values, name):
         raise ValueError(f"{name} must lie in [0, 1]; found values from {np.nanmin(values)} to {np.nanmax(values)}")
 
 
+def _class_index_cross_entropy(logits, labels, reduction):
+    """-log softmax(z_n)_{c_n} for class indices c_n, reduced, as one node.
+
+    The target's entry of log_softmax is picked out: the product with the one-hot
+    q = e_c without the product (so no 0 * log 0 for a -inf logit elsewhere). The
+    gradient is the textbook one,
+
+        dloss_n/dz_n = softmax(z_n) - e_{c_n}    (times g / N for the mean),
+
+    written in Tensor ops on the logits, so that it can be differentiated again. One
+    node instead of four (log_softmax, pick, minus, mean): it runs on every step.
+    """
+    n_examples, n_classes = logits.shape
+    if reduction == "mean" and n_examples == 0:  # as F.mean, NumPy and PyTorch (NaN) have it
+        raise ValueError("cross_entropy: an empty batch (0 examples) has no mean loss")
+    with no_grad():
+        log_probabilities = F.log_softmax(logits, axis=1).data
+    per_example = -log_probabilities[np.arange(n_examples), labels]
+    if reduction == "none":
+        scale, data = None, per_example
+    else:
+        scale = 1.0 / n_examples if reduction == "mean" else 1.0
+        data = per_example.sum() * scale
+
+    def backward(g, out):
+        one_hot = np.eye(n_classes, dtype=logits.dtype)[labels]
+        weight = F.reshape(g, (n_examples, 1)) if scale is None else g * scale
+        return ((F.softmax(logits, axis=1) - one_hot) * weight,)
+
+    return Tensor.from_op(data, (logits,), backward)
+
+
 def cross_entropy(logits, target, reduction="mean"):
     """Softmax cross-entropy between logits and a hard or soft target.
 
@@ -111,10 +143,7 @@ def cross_entropy(logits, target, reduction="mean"):
                 f"target class indices must lie in [0, {n_classes}), got values from "
                 f"{labels.min()} to {labels.max()}"
             )
-        # -log softmax(z)_c: the target's entry picked out, which is the product with the
-        # one-hot q = e_c without the product (two nodes fewer, and no 0 * log 0)
-        picked = F.getitem(F.log_softmax(logits, axis=1), (np.arange(n_examples), labels))
-        return _reduce(F.neg(picked), reduction)
+        return _class_index_cross_entropy(logits, labels, reduction)
     elif target_dtype.kind == "f":
         probabilities = _target_like(target, logits, "target", "logits")
         values = probabilities.data

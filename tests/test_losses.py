@@ -5,6 +5,7 @@ import pytest
 import torch
 from scipy.special import log_softmax as scipy_log_softmax
 
+from minireg import functional as F
 from minireg import losses
 from minireg.gradcheck import check_gradients, check_hessian_vector
 from minireg.tensor import Tensor
@@ -75,6 +76,32 @@ def test_cross_entropy_is_finite_and_exact_for_huge_logits():
     logits_tensor = Tensor(logits, requires_grad=True)
     losses.cross_entropy(logits_tensor, labels).backward()
     assert np.all(np.isfinite(logits_tensor.grad.data))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_minus_infinity_on_a_class_other_than_the_target_is_ignored_like_torch(reduction):
+    # softmax gives that class probability 0: no 0 * log 0 = NaN in the loss or the gradient
+    logits = np.array([[0.5, -np.inf, 2.0], [1.0, 0.0, -np.inf]])
+    value, grad, expected, expected_grad = ours_and_torch(
+        losses.cross_entropy, TF.cross_entropy, logits, np.array([0, 1]), reduction=reduction)
+    assert np.all(np.isfinite(value.data)) and np.all(np.isfinite(grad.data))
+    np.testing.assert_allclose(value.data, expected, rtol=1e-12)
+    np.testing.assert_allclose(grad.data, expected_grad, rtol=1e-10, atol=1e-14)
+
+
+def test_cross_entropy_of_an_empty_batch():
+    logits = Tensor(np.zeros((0, 3)), requires_grad=True)
+    labels = np.zeros(0, dtype=np.int64)
+    with pytest.raises(ValueError, match="empty batch"):
+        losses.cross_entropy(logits, labels)
+    assert losses.cross_entropy(logits, labels, reduction="sum").item() == 0.0
+    assert losses.cross_entropy(logits, labels, reduction="none").shape == (0,)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_cross_entropy_second_order_for_every_reduction(reduction):
+    check_hessian_vector(lambda z: F.sum(losses.cross_entropy(z, np.array([0, 3, 1]), reduction=reduction) ** 2),
+                         [RNG.standard_normal((3, 4))])
 
 
 @pytest.mark.parametrize("soft", [False, True])
