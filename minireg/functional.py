@@ -390,7 +390,9 @@ def reshape(x, shape) -> Tensor:
 def transpose(x, axes=None) -> Tensor:
     """Permute the axes (reverse them when ``axes`` is None)."""
     x = as_tensor(x)
-    axes = tuple(reversed(range(x.ndim))) if axes is None else _normalize_axis(axes, x.ndim, "axes")
+    if axes is None:  # reversing the axes is its own inverse (and the transpose of every backward)
+        return Tensor.from_op(x.data.transpose(), (x,), lambda g, out: (transpose(g),))
+    axes = _normalize_axis(axes, x.ndim, "axes")
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes={axes} is not a permutation of the {x.ndim} axes")
     inverse = tuple(sorted(range(x.ndim), key=axes.__getitem__))  # axes[inverse[i]] == i
