@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from minireg import functional as F
-from minireg.tensor import Tensor, no_grad
+from minireg.tensor import Tensor, is_grad_enabled, no_grad
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -79,8 +79,11 @@ def _class_index_cross_entropy(logits, labels, reduction):
 
         dloss_n/dz_n = softmax(z_n) - e_{c_n}    (times g / N for the mean),
 
-    written in Tensor ops on the logits, so that it can be differentiated again. One
-    node instead of four (log_softmax, pick, minus, mean): it runs on every step.
+    written in Tensor ops on the logits when the backward pass is recorded
+    (``create_graph=True``), so that it can be differentiated again, and otherwise on
+    the arrays, with the forward's softmax (as conv2d's backward does); the two give the
+    same bits. One node instead of four (log_softmax, pick, minus, mean), and no graph
+    built in the usual backward: it runs on every step.
     """
     n_examples, n_classes = logits.shape
     if reduction == "mean" and n_examples == 0:  # as F.mean, NumPy and PyTorch (NaN) have it
@@ -96,8 +99,11 @@ def _class_index_cross_entropy(logits, labels, reduction):
 
     def backward(g, out):
         one_hot = np.eye(n_classes, dtype=logits.dtype)[labels]
-        weight = F.reshape(g, (n_examples, 1)) if scale is None else g * scale
-        return ((F.softmax(logits, axis=1) - one_hot) * weight,)
+        if is_grad_enabled():
+            weight = F.reshape(g, (n_examples, 1)) if scale is None else g * scale
+            return ((F.softmax(logits, axis=1) - one_hot) * weight,)
+        weight = g.data.reshape(n_examples, 1) if scale is None else g.data * scale
+        return (Tensor((np.exp(log_probabilities) - one_hot) * weight),)
 
     return Tensor.from_op(data, (logits,), backward)
 

@@ -89,6 +89,22 @@ def test_minus_infinity_on_a_class_other_than_the_target_is_ignored_like_torch(r
     np.testing.assert_allclose(grad.data, expected_grad, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_class_index_gradient_is_the_same_whether_the_backward_is_recorded_or_not(reduction, dtype):
+    # the backward computes on arrays unless create_graph=True asks for Tensor ops
+    logits = (RNG.standard_normal((5, 4)) * 3).astype(dtype)
+    labels = np.array([3, 0, 0, 2, 1])
+    upstream = RNG.standard_normal(5).astype(dtype) if reduction == "none" else None
+    gradients = []
+    for create_graph in (False, True):
+        z = Tensor(logits, requires_grad=True)
+        losses.cross_entropy(z, labels, reduction=reduction).backward(upstream, create_graph=create_graph)
+        assert z.grad.dtype == dtype
+        gradients.append(z.grad.data)
+    np.testing.assert_array_equal(gradients[0], gradients[1])
+
+
 def test_cross_entropy_of_an_empty_batch():
     logits = Tensor(np.zeros((0, 3)), requires_grad=True)
     labels = np.zeros(0, dtype=np.int64)
