@@ -33,7 +33,10 @@ parser.add_argument("--data-root", default=os.path.join(os.path.dirname(os.path.
 parser.add_argument("--profile", action="store_true", help="cProfile one Trainer.fit epoch instead")
 args = parser.parse_args()
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))  # before NumPy is loaded
+# Before NumPy is loaded. OpenBLAS threads that sleep soon after a product (rather than
+# spin) keep a shared machine's other jobs from turning the timings into noise.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import time  # noqa: E402
 

@@ -546,7 +546,8 @@ def linear(x, weight, bias=None) -> Tensor:
     data = x.data @ weight.data
     parents = (x, weight)
     if bias is not None:
-        bias = _constant_like(bias, weight) if not isinstance(bias, Tensor) else bias
+        if not isinstance(bias, Tensor):
+            bias = _constant_like(bias, weight)
         if bias.shape != (weight.shape[1],) or bias.dtype != weight.dtype:
             raise ValueError(f"linear: bias must have shape ({weight.shape[1]},) and dtype {weight.dtype}; "
                              f"got shape {bias.shape} and dtype {bias.dtype}")
