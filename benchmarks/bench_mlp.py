@@ -1,16 +1,28 @@
-"""One SGD step of a 784-1024-1024-10 ReLU MLP: minireg's autograd against NumPy and PyTorch.
+"""One SGD step of a ReLU MLP: minireg's autograd against NumPy, MyGrad and PyTorch.
 
-The step is forward, softmax cross-entropy, backward, and a plain SGD update, on a
-batch of 128 float32 inputs. Variants, all timed in this one process:
+The step is forward, softmax cross-entropy, backward, and an SGD update (with momentum
+``--momentum``, PyTorch's convention v <- mu v + g, theta <- theta - lr v), on a batch
+of 128 float32 inputs. Two networks are measured in the README:
 
-* ``numpy``          -- the step written out by hand: three GEMMs forward, five back
-                        (no gradient for the input), the softmax gradient p - onehot;
-* ``minireg``        -- the same model with raw Tensors for the weights, through
-                        minireg's autograd (``loss.backward()``);
-* ``minireg.nn``     -- through ``minireg.nn.Linear`` and ``minireg.losses.cross_entropy``
-                        (only when those modules exist);
-* ``torch``          -- PyTorch CPU, raw tensors, ``x @ W + b`` and ``F.cross_entropy``;
-* ``torch.nn``       -- PyTorch CPU, ``nn.Sequential`` of ``nn.Linear`` + ``optim.SGD``.
+* 784-1024-1024-10, plain SGD (the default; issue 2);
+* 784-300-10 with momentum 0.9 (``--sizes 784 300 10 --momentum 0.9``), the network of
+  the GrOWL paper's MNIST table, trained for 400 epochs a run (issue 12).
+
+Variants, all timed in this one process:
+
+* ``numpy``      -- the step written out by hand: one GEMM per layer forward, two back
+                    per layer (none for the input), the softmax gradient p - onehot, the
+                    momentum update in place;
+* ``minireg``    -- raw Tensors for the weights, ``minireg.functional`` ops, the update
+                    by :class:`minireg.optim.SGD`;
+* ``minireg.nn`` -- what a user writes: ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU``,
+                    ``losses.cross_entropy``, ``optim.SGD`` with ``zero_grad``/``step``;
+* ``mygrad``     -- MyGrad (when it is installed; it is no dependency of minireg),
+                    ``x @ W + b``, ``relu``, ``softmax_crossentropy``, the same update
+                    written in NumPy on the ``.data`` arrays;
+* ``torch``      -- PyTorch CPU, raw tensors, ``x @ W + b`` and ``F.cross_entropy``,
+                    ``torch.optim.SGD``;
+* ``torch.nn``   -- PyTorch CPU, ``nn.Sequential`` of ``nn.Linear`` + ``optim.SGD``.
 
 PyTorch runs with as many threads as NumPy's BLAS (``--threads``, default 2, set for
 both). The variants are interleaved: each repeat runs every variant as a block of
@@ -21,7 +33,8 @@ two PyTorch variants.
 
 Usage::
 
-    python benchmarks/bench_mlp.py [--repeats 40] [--steps 3] [--threads 2] [--profile]
+    python benchmarks/bench_mlp.py [--sizes 784 300 10] [--momentum 0.9] [--repeats 40]
+                                   [--steps 3] [--threads 2] [--profile]
 """
 from __future__ import annotations
 
@@ -30,13 +43,18 @@ import os
 import sys
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--sizes", type=int, nargs="+", default=[784, 1024, 1024, 10],
+                    help="layer widths, input first (default 784 1024 1024 10)")
+parser.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (default 0)")
 parser.add_argument("--repeats", type=int, default=40, help="interleaved repeats (median taken)")
 parser.add_argument("--steps", type=int, default=3, help="timed steps per block")
 parser.add_argument("--threads", type=int, default=2, help="BLAS threads for NumPy and PyTorch")
-parser.add_argument("--profile", action="store_true", help="cProfile 50 minireg steps instead")
+parser.add_argument("--profile", action="store_true", help="cProfile 200 minireg.nn steps instead")
 args = parser.parse_args()
 
-# Thread settings must be in place before NumPy (and its OpenBLAS) is loaded.
+# Thread settings must be in place before NumPy (and its OpenBLAS) is loaded. PyTorch
+# shares the process, so OpenBLAS's idle threads must sleep soon (OPENBLAS_THREAD_TIMEOUT)
+# rather than spin against PyTorch's.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -47,9 +65,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import minireg.functional as F  # noqa: E402
-from minireg.tensor import Tensor, no_grad  # noqa: E402
+from minireg import losses, nn, optim  # noqa: E402
+from minireg.tensor import Tensor  # noqa: E402
 
-BATCH, SIZES, LR = 128, (784, 1024, 1024, 10), 0.01
+BATCH, SIZES, LR, MOMENTUM = 128, tuple(args.sizes), 0.01, args.momentum
 
 
 def make_problem(seed=0):
@@ -67,80 +86,119 @@ def make_problem(seed=0):
 # ---- (a) hand-written NumPy ----------------------------------------------------------------
 
 
-def numpy_step(x, y, params):
-    w1, b1, w2, b2, w3, b3 = params
-    h1 = np.maximum(x @ w1 + b1, 0)
-    h2 = np.maximum(h1 @ w2 + b2, 0)
-    logits = h2 @ w3 + b3
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exps = np.exp(shifted)
-    sums = exps.sum(axis=1, keepdims=True)
-    loss = float(np.mean(np.log(sums[:, 0]) - shifted[np.arange(BATCH), y]))
-    d_logits = exps / sums
-    d_logits[np.arange(BATCH), y] -= 1
-    d_logits /= BATCH
-    grads = [None] * 6
-    grads[4], grads[5] = h2.T @ d_logits, d_logits.sum(axis=0)
-    d_h2 = (d_logits @ w3.T) * (h2 > 0)
-    grads[2], grads[3] = h1.T @ d_h2, d_h2.sum(axis=0)
-    d_h1 = (d_h2 @ w2.T) * (h1 > 0)
-    grads[0], grads[1] = x.T @ d_h1, d_h1.sum(axis=0)
-    for p, g in zip(params, grads):
-        p -= LR * g
-    return loss
+def make_numpy(params, x, y):
+    params = [p.copy() for p in params]
+    velocities = [np.zeros_like(p) for p in params]
+    rows = np.arange(BATCH)
+
+    def step():
+        weights, biases = params[0::2], params[1::2]
+        activations = [x]
+        for w, b in zip(weights[:-1], biases[:-1]):
+            activations.append(np.maximum(activations[-1] @ w + b, 0))
+        logits = activations[-1] @ weights[-1] + biases[-1]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exps = np.exp(shifted)
+        sums = exps.sum(axis=1, keepdims=True)
+        loss = float(np.mean(np.log(sums[:, 0]) - shifted[rows, y]))
+        d_out = exps / sums
+        d_out[rows, y] -= 1
+        d_out /= BATCH
+        grads = []
+        for layer in reversed(range(len(weights))):
+            grads += [d_out.sum(axis=0), activations[layer].T @ d_out]  # bias, weight
+            if layer > 0:
+                d_out = (d_out @ weights[layer].T) * (activations[layer] > 0)
+        for p, v, g in zip(params, velocities, reversed(grads)):
+            if MOMENTUM:
+                v *= MOMENTUM
+                v += g
+                g = v
+            p -= LR * g
+        return loss
+
+    return step
 
 
 # ---- (b) minireg autograd, raw Tensors --------------------------------------------------------
 
 
-def minireg_cross_entropy(logits, y):
-    """Mean of -log softmax(logits)[i, y_i]."""
-    picked = F.getitem(F.log_softmax(logits, axis=1), (np.arange(len(y)), y))
-    return -F.mean(picked)
+def make_minireg(params, x, y):
+    params = [Tensor(p.copy(), requires_grad=True) for p in params]
+    optimizer = optim.SGD(params, lr=LR, momentum=MOMENTUM)
+    rows = np.arange(BATCH)
 
-
-def minireg_step(x, y, params):
-    w1, b1, w2, b2, w3, b3 = params
-    h1 = F.relu(x @ w1 + b1)
-    h2 = F.relu(h1 @ w2 + b2)
-    loss = minireg_cross_entropy(h2 @ w3 + b3, y)
-    loss.backward()
-    with no_grad():
-        for p in params:
-            p.data -= LR * p.grad.data
-            p.grad = None
-    return loss.item()
-
-
-# ---- (b') minireg.nn, when it exists ---------------------------------------------------------
-
-
-def make_minireg_nn(params):
-    """A Sequential of minireg.nn.Linear with the given weights, or None if nn is missing."""
-    try:
-        from minireg import losses, nn
-        model = nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(),
-                              nn.Linear(1024, 10))
-    except (ImportError, AttributeError):
-        return None
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    for layer, w, b in zip(linears, params[0::2], params[1::2]):
-        layer.weight.data[...] = w
-        layer.bias.data[...] = b
-
-    def step(x, y):
-        loss = losses.cross_entropy(model(x), y)
+    def step():
+        optimizer.zero_grad()
+        h = Tensor(x)
+        for w, b in zip(params[0:-2:2], params[1:-2:2]):
+            h = F.relu(h @ w + b)
+        logits = h @ params[-2] + params[-1]
+        loss = -F.mean(F.getitem(F.log_softmax(logits, axis=1), (rows, y)))
         loss.backward()
-        with no_grad():
-            for p in model.parameters():
-                p.data -= LR * p.grad.data
-                p.grad = None
+        optimizer.step()
         return loss.item()
 
     return step
 
 
-# ---- (c) PyTorch CPU -------------------------------------------------------------------------
+# ---- (b') minireg.nn: what a user writes ------------------------------------------------------
+
+
+def make_minireg_nn(params, x, y):
+    layers = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    for layer, w, b in zip(linears, params[0::2], params[1::2]):
+        layer.weight.data[...] = w
+        layer.bias.data[...] = b
+    optimizer = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+    def step():
+        optimizer.zero_grad()
+        loss = losses.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+# ---- (c) MyGrad, when it is installed ---------------------------------------------------------
+
+
+def make_mygrad(params, x, y):
+    """The step in MyGrad, or None if MyGrad is not installed."""
+    try:
+        import mygrad as mg
+        from mygrad.nnet.activations import relu
+        from mygrad.nnet.losses import softmax_crossentropy
+    except ImportError:
+        return None
+    tensors = [mg.Tensor(p.copy()) for p in params]
+    velocities = [np.zeros_like(p) for p in params]
+
+    def step():
+        h = x
+        for w, b in zip(tensors[0:-2:2], tensors[1:-2:2]):
+            h = relu(h @ w + b)
+        loss = softmax_crossentropy(h @ tensors[-2] + tensors[-1], y)
+        loss.backward()
+        for p, v in zip(tensors, velocities):  # MyGrad has no optimizers: the update by hand
+            g = p.grad
+            if MOMENTUM:
+                v *= MOMENTUM
+                v += g
+                g = v
+            p.data -= LR * g
+        return loss.item()
+
+    return step
+
+
+# ---- (d) PyTorch CPU -------------------------------------------------------------------------
 
 
 def make_torch(params, x, y):
@@ -148,26 +206,27 @@ def make_torch(params, x, y):
     torch.set_num_threads(args.threads)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
     raw = [torch.tensor(p, requires_grad=True) for p in params]
+    raw_optimizer = torch.optim.SGD(raw, lr=LR, momentum=MOMENTUM)
 
     def raw_step():
-        w1, b1, w2, b2, w3, b3 = raw
-        h1 = torch.relu(tx @ w1 + b1)
-        h2 = torch.relu(h1 @ w2 + b2)
-        loss = torch.nn.functional.cross_entropy(h2 @ w3 + b3, ty)
+        raw_optimizer.zero_grad(set_to_none=True)
+        h = tx
+        for w, b in zip(raw[0:-2:2], raw[1:-2:2]):
+            h = torch.relu(h @ w + b)
+        loss = torch.nn.functional.cross_entropy(h @ raw[-2] + raw[-1], ty)
         loss.backward()
-        with torch.no_grad():
-            for p in raw:
-                p -= LR * p.grad
-                p.grad = None
+        raw_optimizer.step()
         return loss.item()
 
-    model = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
-                                torch.nn.ReLU(), torch.nn.Linear(1024, 10))
+    layers = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
     with torch.no_grad():
         for layer, w, b in zip(model[0::2], params[0::2], params[1::2]):
             layer.weight.copy_(torch.from_numpy(w.T.copy()))  # torch stores (out, in)
             layer.bias.copy_(torch.from_numpy(b))
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
     def nn_step():
         optimizer.zero_grad(set_to_none=True)
@@ -179,37 +238,40 @@ def make_torch(params, x, y):
     return raw_step, nn_step
 
 
+def profile(step):
+    import cProfile
+    import pstats
+    for _ in range(3):
+        step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(200):
+        step()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+
+
 def main():
     x, y, params = make_problem()
-    np_params = [p.copy() for p in params]
-    mr_params = [Tensor(p.copy(), requires_grad=True) for p in params]
     variants = {
-        "numpy": lambda: numpy_step(x, y, np_params),
-        "minireg": lambda: minireg_step(x, y, mr_params),
+        "numpy": make_numpy(params, x, y),
+        "minireg": make_minireg(params, x, y),
+        "minireg.nn": make_minireg_nn(params, x, y),
     }
-    nn_step = make_minireg_nn(params)
-    if nn_step is not None:
-        variants["minireg.nn"] = lambda: nn_step(x, y)
     if args.profile:
-        import cProfile
-        import pstats
-        for _ in range(3):
-            variants["minireg"]()
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(50):
-            variants["minireg"]()
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        profile(variants["minireg.nn"])
         return
-    torch_raw, torch_nn = make_torch(params, x, y)
-    variants["torch"] = torch_raw
-    variants["torch.nn"] = torch_nn
+    mygrad_step = make_mygrad(params, x, y)
+    if mygrad_step is not None:
+        variants["mygrad"] = mygrad_step
+    variants["torch"], variants["torch.nn"] = make_torch(params, x, y)
 
-    # The same first step everywhere: a check that all variants compute one thing.
-    first = {name: step() for name, step in variants.items()}
-    spread = max(first.values()) - min(first.values())
-    assert spread < 1e-4, f"variants disagree on the first loss: {first}"
+    # The same first two steps everywhere (the second one after a momentum update): a
+    # check that all variants compute one thing.
+    for _ in range(2):
+        first = {name: step() for name, step in variants.items()}
+        spread = max(first.values()) - min(first.values())
+        assert spread < 1e-4, f"variants disagree on the loss: {first}"
 
     times = {name: [] for name in variants}
     for _ in range(args.repeats):
@@ -224,19 +286,16 @@ def main():
     torch_median = min(median["torch"], median["torch.nn"])
     torch_best = min(best["torch"], best["torch.nn"])
 
-    print(f"MLP 784-1024-1024-10, batch {BATCH}, float32, {args.threads} threads; "
-          f"{args.repeats} blocks of {args.steps} steps; median and (min) over blocks")
+    load = os.getloadavg()[0]
+    print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, SGD momentum {MOMENTUM}, "
+          f"{args.threads} threads; {args.repeats} blocks of {args.steps} steps; median and (min) "
+          f"over blocks; load average {load:.1f}")
     print(f"{'variant':<12} {'ms/step':>8} {'/ numpy':>8} {'/ torch':>8}   "
           f"{'(min ms)':>8} {'(/ numpy)':>9} {'(/ torch)':>9}")
     for name in median:
         m, b = median[name], best[name]
-        print(f"{name:<12} {m * 1e3:8.2f} {m / median['numpy']:8.2f} {m / torch_median:8.2f}   "
-              f"{b * 1e3:8.2f} {b / best['numpy']:9.2f} {b / torch_best:9.2f}")
-    for name in ("minireg", "minireg.nn"):
-        if name in median:
-            ok = median[name] <= torch_median and median[name] <= 1.2 * median["numpy"]
-            print(f"{name}: {'meets' if ok else 'MISSES'} the targets on medians "
-                  "(<= PyTorch, <= 1.2x hand-written NumPy)")
+        print(f"{name:<12} {m * 1e3:8.3f} {m / median['numpy']:8.2f} {m / torch_median:8.2f}   "
+              f"{b * 1e3:8.3f} {b / best['numpy']:9.2f} {b / torch_best:9.2f}")
 
 
 if __name__ == "__main__":

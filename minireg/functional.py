@@ -89,9 +89,10 @@ def sum_to_shape(g: Tensor, shape: tuple) -> Tensor:
     if g.shape == tuple(shape):
         return g
     extra = g.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(shape) if n == 1 and g.shape[extra + i] != 1
-    )
+    stretched = tuple(extra + i for i, n in enumerate(shape) if n == 1 and g.shape[extra + i] != 1)
+    if extra and not stretched:  # only leading axes were added (a bias): one sum gives the shape
+        return sum(g, axis=tuple(range(extra)))
+    axes = tuple(range(extra)) + stretched
     g = sum(g, axis=axes, keepdims=True) if axes else g
     return reshape(g, shape)
 
@@ -353,23 +354,33 @@ def sum(x, axis=None, keepdims=False) -> Tensor:
     def backward(g, out):
         return (broadcast_to(reshape(g, kept_shape), x.shape),)
 
-    return Tensor.from_op(np.sum(x.data, axis=axes, keepdims=keepdims), (x,), backward)
+    return Tensor.from_op(x.data.sum(axis=axes, keepdims=keepdims), (x,), backward)
 
 
 def mean(x, axis=None, keepdims=False) -> Tensor:
-    """Arithmetic mean over ``axis``."""
+    """Arithmetic mean over ``axis``: the sum times 1/n for n terms; each term gets g/n back.
+
+    A primitive rather than ``sum(x) * (1/n)``: one node fewer at the end of every loss.
+    """
     x = as_tensor(x)
-    count = int(np.prod([x.shape[a] for a in _normalize_axis(axis, x.ndim)], dtype=np.int64))
+    axes = _normalize_axis(axis, x.ndim)
+    count = math.prod(x.shape[a] for a in axes)
     if count == 0:  # it used to return 0; NumPy and PyTorch return NaN
         raise ValueError(f"mean: no values to average over axis={axis} of a tensor of shape {x.shape}")
-    return sum(x, axis, keepdims) * (1.0 / count)
+    scale = 1.0 / count
+    kept_shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+
+    def backward(g, out):
+        return (broadcast_to(reshape(g * scale, kept_shape), x.shape),)
+
+    return Tensor.from_op(x.data.sum(axis=axes, keepdims=keepdims) * scale, (x,), backward)
 
 
 def var(x, axis=None, keepdims=False, ddof=0) -> Tensor:
     """Variance over ``axis``: sum (x - mean)^2 / (count - ddof). ``ddof=0`` is the biased
     estimate that batch norm uses, ``ddof=1`` the unbiased one (``np.var``'s argument)."""
     x = as_tensor(x)
-    count = int(np.prod([x.shape[a] for a in _normalize_axis(axis, x.ndim)], dtype=np.int64))
+    count = math.prod(x.shape[a] for a in _normalize_axis(axis, x.ndim))
     ddof = check_int(ddof, "var: ddof", minimum=0)
     if count - ddof < 1:
         raise ValueError(f"var: ddof={ddof} needs more than {ddof} values per variance, got {count}")
@@ -402,7 +413,7 @@ def min(x, axis=None, keepdims=False) -> Tensor:
 def _max_shift(x: Tensor, axis) -> np.ndarray:
     """max(x) along ``axis`` (kept), 0 where it is not finite: a constant shift for
     stable exponentials."""
-    shift = np.max(x.data, axis=axis, keepdims=True)
+    shift = x.data.max(axis=axis, keepdims=True)
     return np.where(np.isfinite(shift), shift, 0).astype(x.dtype, copy=False)
 
 
@@ -428,11 +439,24 @@ def softmax(x, axis=-1) -> Tensor:
 
 def log_softmax(x, axis=-1) -> Tensor:
     """x_i - log sum_j exp(x_j) along ``axis``, as (x_i - m) - log sum_j exp(x_j - m)
-    with m = max x, so that large logits lose no precision."""
+    with m = max x, so that large logits lose no precision.
+
+    A primitive (one node rather than five: it sits under every cross-entropy loss).
+    With y = log_softmax(x), dy_i/dx_k = [i = k] - softmax(x)_k, so the gradient is
+
+        dL/dx = g - softmax(x) * sum_i g_i,   softmax(x) = exp(y),
+
+    written with ``out`` (y), so that it can be differentiated again.
+    """
     x = as_tensor(x)
     axis = _normalize_axis(axis, x.ndim)
-    shifted = x - _max_shift(x, axis)
-    return shifted - log(sum(exp(shifted), axis=axis, keepdims=True))
+    shifted = x.data - _max_shift(x, axis)
+    data = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+    def backward(g, out):
+        return (g - exp(out) * sum(g, axis=axis, keepdims=True),)
+
+    return Tensor.from_op(data, (x,), backward)
 
 
 def softplus(x) -> Tensor:
@@ -487,10 +511,12 @@ def reshape(x, shape) -> Tensor:
 def transpose(x, axes=None) -> Tensor:
     """Permute the axes (reverse them when ``axes`` is None)."""
     x = as_tensor(x)
-    axes = tuple(reversed(range(x.ndim))) if axes is None else _normalize_axis(axes, x.ndim, "axes")
+    if axes is None:  # reversing the axes is its own inverse (and the transpose of every backward)
+        return Tensor.from_op(x.data.transpose(), (x,), lambda g, out: (transpose(g),))
+    axes = _normalize_axis(axes, x.ndim, "axes")
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes={axes} is not a permutation of the {x.ndim} axes")
-    inverse = tuple(np.argsort(axes))
+    inverse = tuple(sorted(range(x.ndim), key=axes.__getitem__))  # axes[inverse[i]] == i
     return Tensor.from_op(x.data.transpose(axes), (x,), lambda g, out: (transpose(g, inverse),))
 
 
@@ -627,6 +653,35 @@ def matmul(a, b) -> Tensor:
                 sum_to_shape(matmul(swapaxes(a, -1, -2), g), b.shape) if b.requires_grad else None)
 
     return Tensor.from_op(a.data @ b.data, (a, b), backward)
+
+
+def linear(x, weight, bias=None) -> Tensor:
+    """The affine map of a dense layer, ``x @ weight + bias``, as one node.
+
+    ``x`` is (N, in), ``weight`` (in, out), ``bias`` (out,) or None. Backward:
+    dL/dx = g weight^T, dL/dweight = x^T g, dL/dbias = sum_n g_n -- those of matmul and
+    of the broadcast add, in one node instead of two (a dense layer runs on every step).
+    """
+    x, weight = _operands(x, weight, "linear")
+    if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[0]:
+        raise ValueError(f"linear: x must be (N, in) and weight (in, out); got shapes {x.shape} and {weight.shape}")
+    data = x.data @ weight.data
+    parents = (x, weight)
+    if bias is not None:
+        if not isinstance(bias, Tensor):
+            bias = _constant_like(bias, weight)
+        if bias.shape != (weight.shape[1],) or bias.dtype != weight.dtype:
+            raise ValueError(f"linear: bias must have shape ({weight.shape[1]},) and dtype {weight.dtype}; "
+                             f"got shape {bias.shape} and dtype {bias.dtype}")
+        data += bias.data
+        parents = (x, weight, bias)
+
+    def backward(g, out):
+        return (matmul(g, transpose(weight)) if x.requires_grad else None,
+                matmul(transpose(x), g) if weight.requires_grad else None,
+                sum(g, axis=0) if bias is not None and bias.requires_grad else None)
+
+    return Tensor.from_op(data, parents, backward)
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 
 from minireg import functional as F
 from minireg.checks import check_choice
-from minireg.tensor import Tensor
+from minireg.tensor import Tensor, is_grad_enabled, no_grad
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -66,6 +66,44 @@ def _check_probabilities(values, name):
         raise ValueError(f"{name} must lie in [0, 1]; found NaN")
     if not np.all((values >= 0) & (values <= 1)):
         raise ValueError(f"{name} must lie in [0, 1]; found values from {values.min()} to {values.max()}")
+
+
+def _class_index_cross_entropy(logits, labels, reduction):
+    """-log softmax(z_n)_{c_n} for class indices c_n, reduced, as one node.
+
+    The target's entry of log_softmax is picked out: the product with the one-hot
+    q = e_c without the product (so no 0 * log 0 for a -inf logit elsewhere). The
+    gradient is the textbook one,
+
+        dloss_n/dz_n = softmax(z_n) - e_{c_n}    (times g / N for the mean),
+
+    written in Tensor ops on the logits when the backward pass is recorded
+    (``create_graph=True``), so that it can be differentiated again, and otherwise on
+    the arrays, with the forward's softmax (as conv2d's backward does); the two give the
+    same bits. One node instead of four (log_softmax, pick, minus, mean), and no graph
+    built in the usual backward: it runs on every step.
+    """
+    n_examples, n_classes = logits.shape
+    if reduction == "mean" and n_examples == 0:  # as F.mean, NumPy and PyTorch (NaN) have it
+        raise ValueError("cross_entropy: an empty batch (0 examples) has no mean loss")
+    with no_grad():
+        log_probabilities = F.log_softmax(logits, axis=1).data
+    per_example = -log_probabilities[np.arange(n_examples), labels]
+    if reduction == "none":
+        scale, data = None, per_example
+    else:
+        scale = 1.0 / n_examples if reduction == "mean" else 1.0
+        data = per_example.sum() * scale
+
+    def backward(g, out):
+        one_hot = np.eye(n_classes, dtype=logits.dtype)[labels]
+        if is_grad_enabled():
+            weight = F.reshape(g, (n_examples, 1)) if scale is None else g * scale
+            return ((F.softmax(logits, axis=1) - one_hot) * weight,)
+        weight = g.data.reshape(n_examples, 1) if scale is None else g.data * scale
+        return (Tensor((np.exp(log_probabilities) - one_hot) * weight),)
+
+    return Tensor.from_op(data, (logits,), backward)
 
 
 def cross_entropy(logits, target, reduction="mean"):
@@ -114,10 +152,7 @@ def cross_entropy(logits, target, reduction="mean"):
                 f"target class indices must lie in [0, {n_classes}), got values from "
                 f"{labels.min()} to {labels.max()}"
             )
-        # -log softmax(z)_c, picked out rather than summed against a one-hot row, so that a
-        # logit of -inf on another class (a masked class) adds 0, not 0 * -inf = NaN
-        log_probabilities = F.log_softmax(logits, axis=1)
-        per_example = F.neg(F.getitem(log_probabilities, (np.arange(n_examples), labels)))
+        return _class_index_cross_entropy(logits, labels, reduction)
     elif target_dtype.kind == "f":
         probabilities = _target_like(target, logits, "target", "logits")
         values = probabilities.data

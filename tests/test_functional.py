@@ -178,6 +178,9 @@ CASES += [
     # a fresh generator of one seed at each call: the same mask, so the op is a fixed function
     case("dropout", "mask-held-fixed", lambda x: F.dropout(x, 0.6, np.random.default_rng(3)), [(normal, (3, 5))],
          lambda x: dropout_numpy(x, 0.6, np.random.default_rng(3))[0]),
+    case("linear", "bias", F.linear, [(normal, (3, 4)), (normal, (4, 2)), (normal, (2,))],
+         lambda x, w, b: x @ w + b),
+    case("linear", "no-bias", lambda x, w: F.linear(x, w), [(normal, (3, 4)), (normal, (4, 2))], np.matmul),
 ]
 
 
@@ -476,6 +479,18 @@ def test_matmul_shape_mismatch_names_the_shapes():
         F.matmul(Tensor(np.ones((3, 4))), Tensor(np.ones((5, 2))))
     with pytest.raises(ValueError, match="at least one dimension"):
         F.matmul(Tensor(np.ones(())), Tensor(np.ones((2, 2))))
+
+
+def test_linear_errors_name_the_shapes_and_dtypes():
+    x, w = Tensor(np.ones((3, 4))), Tensor(np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"linear: x must be \(N, in\).*\(3, 4\) and \(5, 2\)"):
+        F.linear(x, Tensor(np.ones((5, 2))))
+    with pytest.raises(ValueError, match=r"bias must have shape \(2,\) and dtype float64; got shape \(3,\)"):
+        F.linear(x, w, np.ones(3))
+    with pytest.raises(ValueError, match=r"got shape \(2,\) and dtype float32"):
+        F.linear(x, w, Tensor(np.ones(2, dtype=np.float32)))
+    with pytest.raises(TypeError, match="linear: operands have dtypes float32 and float64"):
+        F.linear(Tensor(np.ones((3, 4), dtype=np.float32)), w)
 
 
 def test_reshape_error_names_the_shapes():

@@ -5,6 +5,7 @@ import pytest
 import torch
 from scipy.special import log_softmax as scipy_log_softmax
 
+from minireg import functional as F
 from minireg import losses
 from minireg.gradcheck import check_gradients, check_hessian_vector
 from minireg.tensor import Tensor
@@ -111,6 +112,37 @@ def test_soft_targets_with_zero_probability_on_a_masked_class_stay_finite():
     np.testing.assert_allclose(z.grad.data, tz.grad.numpy(), rtol=1e-14, atol=1e-16)
     # probability on the masked class: the loss is infinite
     assert np.isposinf(losses.cross_entropy(Tensor(logits), np.array([[0.5, 0.5, 0.0]] * 2)).item())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_class_index_gradient_is_the_same_whether_the_backward_is_recorded_or_not(reduction, dtype):
+    # the backward computes on arrays unless create_graph=True asks for Tensor ops
+    logits = (RNG.standard_normal((5, 4)) * 3).astype(dtype)
+    labels = np.array([3, 0, 0, 2, 1])
+    upstream = RNG.standard_normal(5).astype(dtype) if reduction == "none" else None
+    gradients = []
+    for create_graph in (False, True):
+        z = Tensor(logits, requires_grad=True)
+        losses.cross_entropy(z, labels, reduction=reduction).backward(upstream, create_graph=create_graph)
+        assert z.grad.dtype == dtype
+        gradients.append(z.grad.data)
+    np.testing.assert_array_equal(gradients[0], gradients[1])
+
+
+def test_cross_entropy_of_an_empty_batch():
+    logits = Tensor(np.zeros((0, 3)), requires_grad=True)
+    labels = np.zeros(0, dtype=np.int64)
+    with pytest.raises(ValueError, match="empty batch"):
+        losses.cross_entropy(logits, labels)
+    assert losses.cross_entropy(logits, labels, reduction="sum").item() == 0.0
+    assert losses.cross_entropy(logits, labels, reduction="none").shape == (0,)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_cross_entropy_second_order_for_every_reduction(reduction):
+    check_hessian_vector(lambda z: F.sum(losses.cross_entropy(z, np.array([0, 3, 1]), reduction=reduction) ** 2),
+                         [RNG.standard_normal((3, 4))])
 
 
 @pytest.mark.parametrize("soft", [False, True])

@@ -5,6 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minireg import losses, nn
 from minireg.optim import SGD, Adam, StepDecay
 from minireg.tensor import Tensor
 
@@ -215,7 +216,7 @@ def test_update_is_in_place(name):
     assert not np.allclose(view, 1.0)
 
 
-def test_zero_grad_sets_gradients_to_none_and_step_then_does_nothing():
+def test_zero_grad_sets_gradients_to_none_and_step_then_refuses_to_do_nothing():
     params = [Tensor(a, requires_grad=True) for a in initial_arrays(np.float64)]
     optimizer = SGD(params, lr=0.1, momentum=0.9)
     for p in params:
@@ -223,9 +224,31 @@ def test_zero_grad_sets_gradients_to_none_and_step_then_does_nothing():
     optimizer.zero_grad()
     assert all(p.grad is None for p in params)
     before = [p.data.copy() for p in params]
-    optimizer.step()
+    with pytest.raises(RuntimeError, match="none of the 3 parameters of this SGD has a gradient"):
+        optimizer.step()
     for p, b in zip(params, before):
         np.testing.assert_array_equal(p.data, b)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_optimizer_built_on_another_models_parameters_says_so(name):
+    ours, _ = OPTIMIZERS[name]
+    trained, other = nn.Linear(3, 2, rng=0), nn.Linear(3, 2, rng=1)
+    optimizer = ours(other.parameters())
+    loss = losses.cross_entropy(trained(np.ones((4, 3), dtype=np.float32)), np.array([0, 1, 0, 1]))
+    loss.backward()
+    with pytest.raises(RuntimeError, match="was the optimizer built on this model's parameters"):
+        optimizer.step()
+
+
+def test_a_bad_gradient_is_found_before_any_parameter_changes():
+    params = [Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(2), requires_grad=True)]
+    optimizer = SGD(params, lr=0.1)
+    params[0].grad = Tensor(np.ones(3))
+    params[1].grad = Tensor(np.ones(5))
+    with pytest.raises(ValueError, match=r"params\[1\].grad has shape \(5,\)"):
+        optimizer.step()
+    np.testing.assert_array_equal(params[0].data, np.ones(3))
 
 
 def test_zero_learning_rate_leaves_parameters_unchanged():
@@ -334,6 +357,79 @@ def test_load_state_dict_validates_hyperparameters():
         optimizer.load_state_dict(state)
 
 
+def adam_with_state(shapes=((3,), (2,)), dtype=np.float32):
+    params = [Tensor(np.ones(shape, dtype=dtype), requires_grad=True) for shape in shapes]
+    optimizer = Adam(params, lr=0.1)
+    for p in params:
+        p.grad = Tensor(np.full(p.shape, 0.5, dtype=dtype))
+    optimizer.step()
+    return optimizer
+
+
+def assert_load_refused(optimizer, state, error, message):
+    """The load raises ``error`` matching ``message`` and changes nothing."""
+    before = optimizer.state_dict()
+    with pytest.raises(error, match=message):
+        optimizer.load_state_dict(state)
+    after = optimizer.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+
+
+def test_load_state_dict_refuses_the_state_of_another_number_of_parameters():
+    saved = adam_with_state(shapes=((3,), (2,), (4,))).state_dict()
+    optimizer = adam_with_state()
+    assert_load_refused(optimizer, saved, ValueError,
+                        "holds the state of 3 parameters, but this Adam has 2; was it saved from another model")
+
+
+def test_load_state_dict_refuses_state_arrays_of_another_dtype():
+    state = adam_with_state(dtype=np.float64).state_dict()
+    optimizer = adam_with_state(dtype=np.float32)
+    assert_load_refused(optimizer, state, ValueError,
+                        r"state.0.first_moment'\] has dtype float64, but params\[0\] has dtype float32")
+    state = optimizer.state_dict()
+    state["state.1.second_moment"] = np.ones(2, dtype=np.int64)
+    assert_load_refused(optimizer, state, ValueError, r"state.1.second_moment'\] has dtype int64")
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (-1, ValueError, r"state.0.step'\] must be an integer >= 0, got -1"),
+    (2.5, TypeError, r"state.0.step'\] must be an integer >= 0, got 2.5"),
+    (np.array([1, 2]), ValueError, r"state.0.step'\] must be a single number, got int64 data of shape \(2,\)"),
+])
+def test_load_state_dict_refuses_a_bad_step_counter(value, error, message):
+    optimizer = adam_with_state()
+    state = optimizer.state_dict()
+    state["state.0.step"] = value
+    assert_load_refused(optimizer, state, error, message)
+
+
+@pytest.mark.parametrize("key, value, error, message", [
+    ("lr", float("nan"), ValueError, "lr must be a finite number"),
+    ("lr", np.array([0.1, 0.2]), ValueError, r"state_dict\['lr'\] must be a single number"),
+    ("lr", "0.1", ValueError, r"state_dict\['lr'\] must be a single number"),
+    ("eps", 0.0, ValueError, r"eps must be a finite number in \(0.0, inf\)"),
+    ("beta2", True, TypeError, r"betas\[1\] must be a finite number"),
+])
+def test_load_state_dict_refuses_bad_hyperparameters(key, value, error, message):
+    optimizer = adam_with_state()
+    state = optimizer.state_dict()
+    state[key] = value
+    assert_load_refused(optimizer, state, error, message)
+
+
+def test_load_state_dict_refuses_a_non_boolean_nesterov_and_a_non_dict():
+    param = Tensor(np.ones(3), requires_grad=True)
+    optimizer = SGD([param], lr=0.1, momentum=0.5)
+    state = optimizer.state_dict()
+    state["nesterov"] = 2
+    assert_load_refused(optimizer, state, TypeError, "nesterov must be True or False, got 2")
+    with pytest.raises(TypeError, match="state_dict must be a dict"):
+        optimizer.load_state_dict([("lr", 0.1)])
+
+
 # ----------------------------------------------------------------------------
 # Errors
 # ----------------------------------------------------------------------------
@@ -342,21 +438,35 @@ def trainable():
     return [Tensor(np.ones(3, dtype=np.float32), requires_grad=True)]
 
 
+def half_precision_parameter():
+    """A float16 parameter, made by changing the data of a float32 one (Adam's moments
+    underflow in float16 and the weights become NaN)."""
+    param = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    param.data = param.data.astype(np.float16)
+    return param
+
+
 @pytest.mark.parametrize("make, message", [
-    (lambda: SGD(trainable(), lr=-0.1), r"lr must be a finite number >= 0"),
-    (lambda: SGD(trainable(), lr=float("nan")), r"lr must be a finite number >= 0"),
-    (lambda: Adam(trainable(), lr=float("inf")), r"lr must be a finite number >= 0"),
-    (lambda: SGD(trainable(), lr=0.1, momentum=1.0), r"momentum must be in \[0, 1\)"),
-    (lambda: SGD(trainable(), lr=0.1, momentum=-0.1), r"momentum must be in \[0, 1\)"),
+    (lambda: SGD(trainable(), lr=-0.1), r"lr must be a finite number in \[0.0, inf\)"),
+    (lambda: SGD(trainable(), lr=float("nan")), r"lr must be a finite number in \[0.0, inf\)"),
+    (lambda: Adam(trainable(), lr=float("inf")), r"lr must be a finite number in \[0.0, inf\)"),
+    (lambda: SGD(trainable(), lr=0.1, momentum=1.0), r"momentum must be a finite number in \[0.0, 1.0\)"),
+    (lambda: SGD(trainable(), lr=0.1, momentum=-0.1), r"momentum must be a finite number in \[0.0, 1.0\)"),
     (lambda: SGD(trainable(), lr=0.1, nesterov=True), r"nesterov=True needs momentum"),
-    (lambda: Adam(trainable(), betas=(1.0, 0.999)), r"betas\[0\] must be in \[0, 1\)"),
-    (lambda: Adam(trainable(), betas=(0.9, -0.5)), r"betas\[1\] must be in \[0, 1\)"),
-    (lambda: Adam(trainable(), eps=0.0), r"eps must be a finite number > 0"),
-    (lambda: Adam(trainable(), eps=-1e-8), r"eps must be a finite number > 0"),
+    (lambda: Adam(trainable(), betas=(1.0, 0.999)), r"betas\[0\] must be a finite number in \[0.0, 1.0\)"),
+    (lambda: Adam(trainable(), betas=(0.9, -0.5)), r"betas\[1\] must be a finite number in \[0.0, 1.0\)"),
+    (lambda: Adam(trainable(), eps=0.0), r"eps must be a finite number in \(0.0, inf\)"),
+    (lambda: Adam(trainable(), eps=-1e-8), r"eps must be a finite number in \(0.0, inf\)"),
     (lambda: SGD([], lr=0.1), r"params must contain at least one parameter"),
     (lambda: Adam(iter([])), r"params must contain at least one parameter"),
     (lambda: SGD([Tensor(np.ones(3))], lr=0.1), r"params\[0\] does not require grad"),
     (lambda: SGD(trainable() * 2, lr=0.1), r"params\[1\] appears more than once"),
+    (lambda: SGD(trainable(), lr=0.1, momentum=float("nan")), r"momentum must be a finite number"),
+    (lambda: SGD(trainable(), lr=0.1, momentum=float("inf")), r"momentum must be a finite number"),
+    (lambda: Adam(trainable(), betas=(float("nan"), 0.9)), r"betas\[0\] must be a finite number"),
+    (lambda: Adam(trainable(), betas=(0.9, float("-inf"))), r"betas\[1\] must be a finite number"),
+    (lambda: Adam(trainable(), eps=float("nan")), r"eps must be a finite number"),
+    (lambda: Adam(trainable(), eps=float("inf")), r"eps must be a finite number"),
 ])
 def test_bad_arguments_raise_value_error_naming_the_argument(make, message):
     with pytest.raises(ValueError, match=message):
@@ -366,9 +476,18 @@ def test_bad_arguments_raise_value_error_naming_the_argument(make, message):
 @pytest.mark.parametrize("make, message", [
     (lambda: SGD(trainable()[0], lr=0.1), r"params must be an iterable of Tensors"),
     (lambda: SGD([np.ones(3)], lr=0.1), r"params\[0\] must be a Tensor"),
-    (lambda: SGD(trainable(), lr="0.1"), r"lr must be a real number"),
+    (lambda: SGD(trainable(), lr="0.1"), r"lr must be a finite number"),
     (lambda: SGD(trainable(), lr=0.1, momentum=0.5, nesterov="yes"), r"nesterov must be"),
     (lambda: Adam(trainable(), betas=0.9), r"betas must be a pair"),
+    (lambda: SGD(nn.Linear(2, 2).parameters, lr=0.1),
+     r"params must be an iterable of Tensors such as model.parameters\(\) \(call the method\)"),
+    (lambda: SGD(3, lr=0.1), r"params must be an iterable of Tensors such as model.parameters\(\), got int"),
+    (lambda: SGD([half_precision_parameter()], lr=0.1), r"params\[0\] must have dtype float32 or float64, got float16"),
+    # bools are not numbers here, even though True == 1
+    (lambda: SGD(trainable(), lr=True), r"lr must be a finite number"),
+    (lambda: SGD(trainable(), lr=0.1, momentum=False), r"momentum must be a finite number"),
+    (lambda: Adam(trainable(), betas=(True, 0.9)), r"betas\[0\] must be a finite number"),
+    (lambda: Adam(trainable(), eps=True), r"eps must be a finite number"),
 ])
 def test_wrong_types_raise_type_error_naming_the_argument(make, message):
     with pytest.raises(TypeError, match=message):
@@ -380,7 +499,7 @@ def test_learning_rate_set_negative_between_steps_is_caught_at_step():
     optimizer = SGD(params, lr=0.1)
     params[0].grad = Tensor(np.ones(3, dtype=np.float32))
     optimizer.lr = -1.0
-    with pytest.raises(ValueError, match="lr must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"lr must be a finite number in \[0.0, inf\)"):
         optimizer.step()
     np.testing.assert_array_equal(params[0].data, np.ones(3))
 

@@ -62,8 +62,7 @@ class Linear(Module):
         x = F.as_tensor(x)
         _check_input(x, "Linear", 2, "(N, in_features)", self.in_features)
         check_input_dtype(x, self.weight, "Linear")
-        y = x @ self.weight
-        return y if self.bias is None else y + self.bias
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -3,7 +3,8 @@
 Every optimizer holds a list of parameters (Tensors with ``requires_grad=True``)
 and, on :meth:`Optimizer.step`, reads each parameter's gradient ``p.grad.data``
 and changes ``p.data`` **in place**, so that views of a parameter held elsewhere
-stay valid. Parameters whose ``grad`` is None are skipped.
+stay valid. Parameters whose ``grad`` is None are skipped; a step on which none
+has a gradient is an error (the optimizer was built on other parameters).
 
 The optimizers contain no weight decay: weight decay is a regularizer, and
 regularizers live in :mod:`minireg.regularizers` (a penalty added to the loss,
@@ -18,45 +19,30 @@ turned into Python floats before they meet an array, and every state array is
 allocated with the parameter's dtype.
 """
 import math
-import numbers
+import re
 
 import numpy as np
 
+from minireg.checks import FLOAT_DTYPES, check_int, check_number, check_probability
 from minireg.tensor import Tensor
 
 
 # ----------------------------------------------------------------------------
-# Argument checks shared by the optimizers
+# Argument checks shared by the optimizers (the numbers: minireg.checks)
 # ----------------------------------------------------------------------------
 
 def _check_learning_rate(lr):
-    """Return ``lr`` as a float, or raise ValueError if it is not a finite number >= 0."""
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"lr must be a real number >= 0, got {lr!r}")
-    lr = float(lr)
-    if not math.isfinite(lr) or lr < 0.0:
-        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
-    return lr
+    """``lr`` as a float: a finite number >= 0 (a bool is refused)."""
+    return check_number(lr, "lr", minimum=0.0)
 
 
-def _check_in_unit_interval(name, value):
-    """Return ``value`` as a float, or raise ValueError if it is not in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in [0, 1), got {value!r}")
-    value = float(value)
-    if not (0.0 <= value < 1.0):
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return value
-
-
-def _check_positive(name, value):
-    """Return ``value`` as a float, or raise ValueError if it is not a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number > 0, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0.0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return value
+def _check_nesterov(nesterov, momentum):
+    """``nesterov`` as a bool; it needs a momentum in (0, 1)."""
+    if not isinstance(nesterov, (bool, np.bool_)):
+        raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+    if nesterov and momentum == 0.0:
+        raise ValueError("nesterov=True needs momentum in (0, 1), got momentum=0")
+    return bool(nesterov)
 
 
 def _check_parameters(params):
@@ -65,7 +51,15 @@ def _check_parameters(params):
         raise TypeError(
             "params must be an iterable of Tensors (e.g. model.parameters()), "
             "got a single Tensor; wrap it in a list")
-    params = list(params)
+    if callable(params):
+        raise TypeError(
+            "params must be an iterable of Tensors such as model.parameters() (call the "
+            f"method), got {getattr(params, '__qualname__', type(params).__name__)} itself")
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError("params must be an iterable of Tensors such as model.parameters(), "
+                        f"got {type(params).__name__}") from None
     if len(params) == 0:
         raise ValueError("params must contain at least one parameter, got an empty list")
     seen = set()
@@ -76,10 +70,9 @@ def _check_parameters(params):
             raise ValueError(
                 f"params[{index}] does not require grad; an optimizer can only update "
                 "Tensors created with requires_grad=True")
-        if not np.issubdtype(p.data.dtype, np.floating):
+        if p.data.dtype not in FLOAT_DTYPES:
             raise TypeError(
-                f"params[{index}] must have a floating dtype (float32 or float64), "
-                f"got {p.data.dtype}")
+                f"params[{index}] must have dtype float32 or float64, got {p.data.dtype}")
         if id(p) in seen:
             raise ValueError(f"params[{index}] appears more than once in params")
         seen.add(id(p))
@@ -87,8 +80,12 @@ def _check_parameters(params):
 
 
 def _number_from_state(state, key):
-    """Read a number saved in a state dict (a Python number or a 0-d array from .npz)."""
-    return np.asarray(state[key]).item()
+    """A number saved in a state dict (a Python number, or a 0-d array from .npz)."""
+    value = np.asarray(state[key])
+    if value.shape != () or value.dtype.kind not in "biuf":
+        raise ValueError(f"state_dict[{key!r}] must be a single number, got {value.dtype} "
+                         f"data of shape {value.shape}")
+    return value.item()
 
 
 # ----------------------------------------------------------------------------
@@ -129,11 +126,22 @@ class Optimizer:
         raise NotImplementedError
 
     def step(self):
-        """Apply one update to every parameter that has a gradient."""
+        """Apply one update to every parameter that has a gradient.
+
+        A parameter without a gradient is skipped, but at least one must have one: an
+        optimizer none of whose parameters has a gradient was almost surely built on
+        another model's parameters (or ``loss.backward()`` was not called), and would
+        train nothing without a word, so that raises a RuntimeError.
+        """
         self.lr = _check_learning_rate(self.lr)
-        for index, p in enumerate(self.params):
-            if p.grad is None:
-                continue
+        with_gradient = [(index, p) for index, p in enumerate(self.params) if p.grad is not None]
+        if not with_gradient:
+            raise RuntimeError(
+                f"step(): none of the {len(self.params)} parameters of this "
+                f"{type(self).__name__} has a gradient, so nothing would be trained; was the "
+                "optimizer built on this model's parameters (model.parameters() of the model "
+                "whose loss you backpropagate), and was loss.backward() called before step()?")
+        for index, p in with_gradient:  # every gradient checked before anything changes
             grad = p.grad.data
             if grad.shape != p.data.shape:
                 raise ValueError(
@@ -143,7 +151,8 @@ class Optimizer:
                 raise TypeError(
                     f"params[{index}].grad has dtype {grad.dtype}, but the parameter "
                     f"has dtype {p.data.dtype}; they must match")
-            self._update(index, p.data, grad)
+        for index, p in with_gradient:
+            self._update(index, p.data, p.grad.data)
 
     def zero_grad(self):
         """Forget the gradients: set ``p.grad = None`` for every parameter."""
@@ -182,46 +191,62 @@ class Optimizer:
     def load_state_dict(self, state_dict):
         """Restore a state saved by :meth:`state_dict` (hyperparameters included).
 
+        Everything is checked before anything changes, so a failed load leaves the
+        optimizer as it was.
+
         Raises
         ------
+        TypeError
+            If ``state_dict`` is not a dict, or a hyperparameter or counter has the
+            wrong type.
         ValueError
-            If the dict comes from another optimizer class, misses a key, has an
-            unexpected key, or holds an array whose shape differs from the parameter's.
+            If the dict comes from another optimizer class or from another number of
+            parameters, misses a key or has an unexpected one, or holds a number out of
+            range or an array whose shape or dtype differs from its parameter's.
         """
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict (as made by state_dict()), got "
+                            f"{type(state_dict).__name__}")
+        name = type(self).__name__
+        if "optimizer" in state_dict:
+            saved_class = str(np.asarray(state_dict["optimizer"]).item())
+            if saved_class != name:
+                raise ValueError(f"state_dict was saved by a {saved_class}, cannot load it into a {name}")
+        saved_count = len({key.split(".")[1] for key in state_dict if re.fullmatch(r"state\.\d+\..+", key)})
+        own_count = sum(1 for state in self.state if state)
+        if saved_count and own_count and saved_count != own_count:
+            raise ValueError(
+                f"state_dict holds the state of {saved_count} parameters, but this {name} has "
+                f"{own_count}; was it saved from another model's optimizer?")
         expected = set(self.state_dict())
         given = set(state_dict)
         if given != expected:
-            missing = sorted(expected - given)
-            unexpected = sorted(given - expected)
             raise ValueError(
-                f"state_dict does not match this {type(self).__name__}: "
-                f"missing keys {missing}, unexpected keys {unexpected}")
-        saved_class = str(np.asarray(state_dict["optimizer"]).item())
-        if saved_class != type(self).__name__:
-            raise ValueError(
-                f"state_dict was saved by a {saved_class}, cannot load it into a "
-                f"{type(self).__name__}")
-        values = {name: _number_from_state(state_dict, name)
-                  for name in self.hyperparameters()}
-        # Check every array before changing anything, so a failed load leaves
-        # the optimizer as it was.
+                f"state_dict does not match this {name}: missing keys {sorted(expected - given)}, "
+                f"unexpected keys {sorted(given - expected)}")
+        values = {key: _number_from_state(state_dict, key) for key in self.hyperparameters()}
+        loaded = []
         for index, state in enumerate(self.state):
-            for name, current in state.items():
-                key = f"state.{index}.{name}"
+            for entry, current in state.items():
+                key = f"state.{index}.{entry}"
                 if isinstance(current, np.ndarray):
                     saved = np.asarray(state_dict[key])
                     if saved.shape != current.shape:
-                        raise ValueError(
-                            f"state_dict[{key!r}] has shape {saved.shape}, but "
-                            f"params[{index}] has shape {current.shape}")
+                        raise ValueError(f"state_dict[{key!r}] has shape {saved.shape}, but "
+                                         f"params[{index}] has shape {current.shape}")
+                    if saved.dtype != current.dtype:
+                        raise ValueError(f"state_dict[{key!r}] has dtype {saved.dtype}, but "
+                                         f"params[{index}] has dtype {current.dtype}; they must match")
+                    loaded.append((state, entry, saved))
+                else:  # a counter, such as Adam's step
+                    count = check_int(_number_from_state(state_dict, key), f"state_dict[{key!r}]", minimum=0)
+                    loaded.append((state, entry, count))
         self._set_hyperparameters(values)
-        for index, state in enumerate(self.state):
-            for name, current in state.items():
-                key = f"state.{index}.{name}"
-                if isinstance(current, np.ndarray):
-                    np.copyto(current, np.asarray(state_dict[key]), casting="same_kind")
-                else:
-                    state[name] = type(current)(_number_from_state(state_dict, key))
+        for state, entry, value in loaded:
+            if isinstance(value, np.ndarray):
+                np.copyto(state[entry], value)
+            else:
+                state[entry] = value
 
     def __repr__(self):
         settings = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
@@ -267,13 +292,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False):
-        momentum = _check_in_unit_interval("momentum", momentum)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
-        if nesterov and momentum == 0.0:
-            raise ValueError("nesterov=True needs momentum in (0, 1), got momentum=0")
-        self.momentum = momentum
-        self.nesterov = bool(nesterov)
+        self.momentum = check_probability(momentum, "momentum")
+        self.nesterov = _check_nesterov(nesterov, self.momentum)
         super().__init__(params, lr)
 
     def _initial_state(self, param):
@@ -300,10 +320,8 @@ class SGD(Optimizer):
     def _set_hyperparameters(self, values):
         # Whether momentum is zero is already fixed by the keys (a "velocity" per
         # parameter or none), which load_state_dict has checked.
-        momentum = _check_in_unit_interval("momentum", values["momentum"])
-        nesterov = bool(values["nesterov"])
-        if nesterov and momentum == 0.0:
-            raise ValueError("nesterov=True needs momentum in (0, 1), got momentum=0")
+        momentum = check_probability(values["momentum"], "momentum")
+        nesterov = _check_nesterov(values["nesterov"], momentum)
         self.lr = _check_learning_rate(values["lr"])
         self.momentum = momentum
         self.nesterov = nesterov
@@ -341,16 +359,14 @@ class Adam(Optimizer):
         beta1, beta2 = self._check_betas(betas)
         self.beta1 = beta1
         self.beta2 = beta2
-        self.eps = _check_positive("eps", eps)
+        self.eps = check_number(eps, "eps", minimum=0.0, include_minimum=False)
         super().__init__(params, lr)
 
     @staticmethod
     def _check_betas(betas):
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        beta1 = _check_in_unit_interval("betas[0]", betas[0])
-        beta2 = _check_in_unit_interval("betas[1]", betas[1])
-        return beta1, beta2
+        return check_probability(betas[0], "betas[0]"), check_probability(betas[1], "betas[1]")
 
     def _initial_state(self, param):
         return {"first_moment": np.zeros_like(param),
@@ -380,7 +396,7 @@ class Adam(Optimizer):
 
     def _set_hyperparameters(self, values):
         beta1, beta2 = self._check_betas((values["beta1"], values["beta2"]))
-        eps = _check_positive("eps", values["eps"])
+        eps = check_number(values["eps"], "eps", minimum=0.0, include_minimum=False)
         self.lr = _check_learning_rate(values["lr"])
         self.beta1 = beta1
         self.beta2 = beta2
