@@ -286,16 +286,22 @@ def as_text(technique: Technique) -> str:
     return "\n".join(lines)
 
 
-def _markdown_cells(technique: Technique) -> list[str]:
-    where = "; ".join(f"`{path}`: {{py:obj}}`{name} <{path[:-3].replace('/', '.')}.{name}>`"
-                      for path, name in map(_code_name, technique.code))
-    tests = "; ".join(f"`{test}`" for test in technique.tests)
-    docs = f"[{technique.docs[1]}]({technique.docs[0]}#{slug(technique.docs[1])})" if technique.docs else ""
-    shown = "; ".join(f"[{item[len('examples/'):]}](auto_examples/{item[len('examples/'):-3]}.rst)"
-                      if item.startswith("examples/") else f"`{item}`" for item in technique.shown_by)
-    status = technique.status + (f": {technique.note}" if technique.note else "")
-    return [technique.id, technique.name, technique.source, sections(technique), status, where or "—",
-            tests or "—", docs.replace("`", "") or "—", shown or "—"]
+def _markdown_item(technique: Technique) -> str:
+    """One technique as a list item of the docs page, its places as a nested list."""
+    book = f"Deep Learning {sections(technique)}. " if technique.draft or technique.published else ""
+    lines = [f"- **{technique.id}** {technique.name} ({technique.source}). {book}*{technique.status}*"
+             + (f": {technique.note}." if technique.note else ".")]
+    where = ["{py:obj}" + f"`{path[:-3].replace('/', '.').removesuffix('.__init__')}.{name}`"
+             for path, name in map(_code_name, technique.code)]
+    docs = [f"[{technique.docs[1].replace('`', '')}]({technique.docs[0]}#{slug(technique.docs[1])})"] \
+        if technique.docs else []
+    shown = [f"[{item[len('examples/'):]}](auto_examples/{item[len('examples/'):-3]}.rst)"
+             if item.startswith("examples/") else f"`{item}`" for item in technique.shown_by]
+    for label, values in (("where", where), ("test", [f"`{test}`" for test in technique.tests]),
+                          ("docs", docs), ("shown by", shown)):
+        if values:
+            lines.append(f"  - {label}: " + "; ".join(values))
+    return "\n".join(lines)
 
 
 def markdown_page() -> str:
@@ -310,18 +316,14 @@ def markdown_page() -> str:
              "`minireg catalog WORD` prints the same from the command line, for example "
              "`minireg catalog dropout`.\n",
              "Sources: DL = *Deep Learning* ch. 7, SL = the lecture slides, GR = the GrOWL paper, "
-             "TA = the tutorial article. Status: *built*, *partly* (what exists is named), or *not yet*.\n"]
+             "TA = the tutorial article. Each technique is *built*, *partly* built (what is missing is said), "
+             "or *not yet*.\n"]
     counts = {status: sum(t.status == status for t in TECHNIQUES) for status in (BUILT, PARTLY, NOT_YET)}
     parts.append(f"Today: {counts[BUILT]} built, {counts[PARTLY]} partly, {counts[NOT_YET]} not yet, "
                  f"of {len(TECHNIQUES)}.\n")
-    header = ["id", "technique", "source", "Deep Learning section", "status", "where", "test", "docs",
-              "shown by"]
     for letter, title in GROUPS.items():
         parts.append(f"## {title}\n")
-        rows = [header, ["---"] * len(header)]
-        rows += [_markdown_cells(t) for t in TECHNIQUES if t.id.rstrip("0123456789") == letter]
-        parts.append("\n".join("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-                               for row in rows) + "\n")
+        parts.append("\n".join(_markdown_item(t) for t in TECHNIQUES if t.id.rstrip("0123456789") == letter) + "\n")
     return "\n".join(parts)
 
 

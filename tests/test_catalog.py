@@ -101,7 +101,7 @@ def test_the_docs_page_is_generated_from_the_table():
     page = (DOCS / "catalog.md").read_text(encoding="utf-8")
     assert page == catalog.markdown_page(), "run: python -m minireg.catalog > docs/catalog.md"
     for technique in TECHNIQUES:
-        assert f"| {technique.id} | {technique.name} |" in page
+        assert f"- **{technique.id}** {technique.name} ({technique.source})." in page
 
 
 def test_the_slug_is_mysts():
