@@ -133,7 +133,7 @@ def _list(out) -> int:
     for name, experiment in EXPERIMENTS.items():
         out.write(name + "\n")
         out.write(textwrap.fill(experiment.description, width=88, initial_indent="    ",
-                                subsequent_indent="    ") + "\n\n")
+                                subsequent_indent="    ", break_on_hyphens=False) + "\n\n")
     out.write("Run one with `minireg run NAME`; `minireg run NAME --help` lists its options.\n")
     return 0
 
