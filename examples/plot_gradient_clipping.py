@@ -1,6 +1,6 @@
 """
 Gradient clipping keeps a large learning rate from throwing the weights away
-===========================================================================
+============================================================================
 
 Place 4 of the step (the gradient side). :class:`minireg.regularizers.ClipGradientNorm`
 rescales all gradients together when their joint norm exceeds ``max_norm``, keeping the

@@ -6,6 +6,7 @@
     minireg run NAME [--option value ...]         run one; writes runs/NAME/<time>/
     minireg run NAME --help                       its options, with defaults
     minireg resume runs/NAME/<time>               continue an interrupted run
+    minireg catalog [WORD]                        the map of the chapter: where each technique lives
     minireg --version
 
 The options of ``run`` are the fields of the experiment's config dataclass
@@ -37,7 +38,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from minireg import __version__
+from minireg import __version__, catalog
 from minireg.datasets.download import DownloadError
 from minireg.datasets.files import CorruptDataError
 from minireg.experiments import EXPERIMENTS
@@ -50,6 +51,8 @@ USAGE = """\
   minireg run NAME [--option value ...]  run one; writes runs/NAME/<time>/
   minireg run NAME --help                its options, with defaults
   minireg resume runs/NAME/<time>        continue a run that was interrupted (Ctrl-C)
+  minireg catalog [WORD]                 every technique of the sources that mentions WORD: its
+                                         sections, code, test, docs and example
 """
 
 USAGE_ERROR, RUN_FAILED, INTERRUPTED = 2, 1, 130
@@ -132,6 +135,15 @@ def _list(out) -> int:
         out.write(textwrap.fill(experiment.description, width=88, initial_indent="    ",
                                 subsequent_indent="    ", break_on_hyphens=False) + "\n\n")
     out.write("Run one with `minireg run NAME`; `minireg run NAME --help` lists its options.\n")
+    return 0
+
+
+def _catalog(word, out) -> int:
+    found = catalog.find(word)
+    if not found:
+        raise CLIError(f"minireg catalog: no technique mentions {word!r}; try a word such as dropout, L2, prox or "
+                       f"7.7, or `minireg catalog` for all {len(catalog.TECHNIQUES)}", RUN_FAILED)
+    out.write("\n\n".join(map(catalog.as_text, found)) + "\n")
     return 0
 
 
@@ -254,6 +266,12 @@ def _main_parser() -> argparse.ArgumentParser:
                     "its config.json; the result is that of a run that was never interrupted. Other "
                     "arguments are an error. On a finished run, only its report.md is written again.")
     resume_parser.add_argument("folder", help="the run folder, runs/NAME/<time>")
+    catalog_parser = commands.add_parser(
+        "catalog", help="the map of the chapter: minireg catalog [WORD]",
+        description="Every technique of the source documents that mentions WORD (any case; all without "
+                    "WORD): its sections of Deep Learning ch. 7 (draft and published), the file and name "
+                    "where it lives, its test, its docs section and the example or experiment that shows it.")
+    catalog_parser.add_argument("word", nargs="?", help="a word to look for, e.g. dropout, L2, prox, 7.7, P3")
     return parser
 
 
@@ -269,6 +287,10 @@ def _dispatch(argv) -> int:
         if unknown:
             parser.error(f"`minireg list` takes no arguments, got {' '.join(unknown)}")
         return _list(sys.stdout)
+    if arguments.command == "catalog":
+        if unknown:
+            parser.error(f"`minireg catalog` takes one word at most, got also {' '.join(unknown)}")
+        return _catalog(arguments.word, sys.stdout)
     if arguments.command == "resume":
         if unknown:
             parser.error(f"`minireg resume` takes only the run folder (the options are the saved ones, in its "

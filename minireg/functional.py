@@ -258,7 +258,7 @@ def sqrt(x) -> Tensor:
 
 
 def abs(x) -> Tensor:
-    """|x|; the gradient is sign(x): 0 at 0, a valid subgradient (any value in [-1, 1]
+    """``|x|``; the gradient is sign(x): 0 at 0, a valid subgradient (any value in [-1, 1]
     is), as in PyTorch."""
     x = as_tensor(x)
     return Tensor.from_op(np.abs(x.data), (x,), lambda g, out: (g * np.sign(x.data),))
@@ -460,7 +460,7 @@ def log_softmax(x, axis=-1) -> Tensor:
 
 
 def softplus(x) -> Tensor:
-    """log(1 + e^x), computed as max(x, 0) + log(1 + e^-|x|) so that it never overflows.
+    """log(1 + e^x), computed as ``max(x, 0) + log(1 + e^-|x|)`` so that it never overflows.
 
     Its derivative is the sigmoid, which is also how the gradient is computed (the
     stable formula has kinks at 0 that would give a wrong subgradient there).
@@ -773,10 +773,11 @@ def im2col(x, kernel_size, stride=1, padding=0) -> Tensor:
 
     Returns
     -------
-    Tensor of shape (C*KH*KW, N*OH*OW), with OH = (H + 2 ph - KH) // sh + 1
-    (likewise OW): ``cols[(c*KH + ky)*KW + kx, (n*OH + oh)*OW + ow] =
-    x_padded[n, c, oh*sh + ky, ow*sw + kx]``. im2col is linear, and its
-    vector-Jacobian product is its adjoint :func:`col2im` (and vice versa).
+    Tensor of shape (C*KH*KW, N*OH*OW)
+        With OH = (H + 2 ph - KH) // sh + 1 (likewise OW):
+        ``cols[(c*KH + ky)*KW + kx, (n*OH + oh)*OW + ow] = x_padded[n, c, oh*sh + ky, ow*sw + kx]``.
+        im2col is linear, and its vector-Jacobian product is its adjoint :func:`col2im`
+        (and vice versa).
     """
     x = as_tensor(x)
     _check_image(x, "im2col")

@@ -13,7 +13,7 @@ elementwise losses).
 Numerical stability: the cross-entropy is computed from ``log_softmax``, i.e.
 z_k - logsumexp(z), where logsumexp subtracts max(z) before exponentiating, so large
 logits neither overflow nor lose the small probabilities. Binary cross-entropy on
-logits uses softplus(z) = log(1 + e^z) = max(z, 0) + log(1 + e^-|z|).
+logits uses ``softplus(z) = log(1 + e^z) = max(z, 0) + log(1 + e^-|z|)``.
 """
 from __future__ import annotations
 

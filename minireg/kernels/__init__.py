@@ -364,7 +364,7 @@ def _owl_weights(lam, n):
 
 def check_owl_weights(lam, n):
     """``lam`` as a float64 vector if it holds ``n`` OWL weights: finite, non-increasing and
-    non-negative, ``lam[0] >= lam[1] >= ... >= lam[n-1] >= 0`` (GrOWL, eq. (1))."""
+    non-negative, ``lam[0] >= lam[1] >= … >= lam[n-1] >= 0`` (GrOWL, eq. (1))."""
     lam = _owl_weights(lam, n)
     _raise_problem(_weights_problem(lam))
     return lam

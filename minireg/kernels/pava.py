@@ -8,7 +8,7 @@ For the OWL norm ``Omega_lam(x) = sum_i lam_i |x|_[i]``, where ``|x|_[i]`` is th
 largest magnitude and ``lam_1 >= lam_2 >= ... >= lam_n >= 0`` (GrOWL, eq. (1) for
 vectors; SLOPE, Bogdan et al. 2015), the prox is (GrOWL, Appendix A, Algorithm 2):
 
-  1. sort the magnitudes |z| from largest to smallest;
+  1. sort the magnitudes ``|z|`` from largest to smallest;
   2. subtract eta * lam, and replace the result by the closest non-increasing sequence
      (isotonic regression, computed by the pool-adjacent-violators algorithm, PAVA);
      clip it at zero;

@@ -9,14 +9,14 @@ Every function here computes prox_{eta R} for one R, takes ``eta`` as an argumen
 float32 as float32 and float64 as float64, and either returns a new array or writes into
 ``out`` (``out=w`` works in place):
 
-============================  ===============================================  ==========================
-function                      R(w)                                             source
-============================  ===============================================  ==========================
-``prox_l1``                   alpha * sum_ij |w_ij|                            DL 7.2.2 (published 7.1.2)
-``prox_group_lasso``          alpha * sum_i ||w_i||_2  (rows w_i)              GrOWL, eq. (1), lam_i = alpha
-``prox_owl``                  sum_i lam_i |z|_[i]  (i-th largest magnitude)    GrOWL, Appendix A, Alg. 2
-``prox_growl``                sum_i lam_i ||w_[i]||_2  (i-th largest row)      GrOWL, eqs. (1), (4), (8)
-============================  ===============================================  ==========================
+============================  ====================================================  =============================
+function                      R(w)                                                  source
+============================  ====================================================  =============================
+``prox_l1``                   ``alpha * sum_ij |w_ij|``                             DL 7.2.2 (published 7.1.2)
+``prox_group_lasso``          ``alpha * sum_i ||w_i||_2``  (rows w_i)               GrOWL, eq. (1), lam_i = alpha
+``prox_owl``                  ``sum_i lam_i |z|_[i]``  (i-th largest magnitude)     GrOWL, Appendix A, Alg. 2
+``prox_growl``                ``sum_i lam_i ||w_[i]||_2``  (i-th largest row)       GrOWL, eqs. (1), (4), (8)
+============================  ====================================================  =============================
 
 The weights ``lam`` of OWL and GrOWL come from :func:`growl_weights` (GrOWL, eq. (9)) or
 one of its named special cases: :func:`oscar_weights`, :func:`group_lasso_weights`,

@@ -4,16 +4,16 @@ The :class:`~minireg.training.Trainer` runs the step (the five places of the
 regularization picture) and, at fixed moments, calls the methods of each callback in
 the order the callbacks were given:
 
-==========================  ==========================================================
-``on_fit_start(trainer)``   once, before the first step of :meth:`Trainer.fit`
-``on_epoch_begin(trainer)`` before the first batch of each pass over the data
-``on_step_begin(trainer)``  before each training step
-``on_evaluate(trainer, logs)`` after each evaluation on the held-out sets (every
-                            ``eval_every`` steps); ``logs`` holds ``"val_loss"``, ...
-``on_step_end(trainer, logs)`` after each step; ``logs`` holds the batch ``"loss"``
-``on_epoch_end(trainer, logs)`` after each pass over the data
-``on_fit_end(trainer)``     once, when :meth:`Trainer.fit` ends normally
-==========================  ==========================================================
+===============================  ==========================================================
+``on_fit_start(trainer)``        once, before the first step of :meth:`Trainer.fit`
+``on_epoch_begin(trainer)``      before the first batch of each pass over the data
+``on_step_begin(trainer)``       before each training step
+``on_evaluate(trainer, logs)``   after each evaluation on the held-out sets (every
+                                 ``eval_every`` steps); ``logs`` holds ``"val_loss"``, ...
+``on_step_end(trainer, logs)``   after each step; ``logs`` holds the batch ``"loss"``
+``on_epoch_end(trainer, logs)``  after each pass over the data
+``on_fit_end(trainer)``          once, when :meth:`Trainer.fit` ends normally
+===============================  ==========================================================
 
 A callback stops the run by setting ``trainer.stop_training = True``. A callback that
 remembers something between steps (early stopping remembers θ*, i* and its patience

@@ -1,0 +1,331 @@
+"""The map of the chapter: every technique of the source documents, and where it is in minireg.
+
+One record per technique of the project's catalog (its id, such as ``P1`` or ``S3``):
+its name, the section of the draft chapter 7 of *Deep Learning* that minireg cites and
+the published book's section (see ``docs/section-numbers.md``), the file and name where
+it lives, the test that proves it, the section of the docs that explains it, and the
+example or experiment that shows it. A technique that is not built yet says so.
+
+:data:`TECHNIQUES` is the one table. ``docs/catalog.md`` is generated from it
+(``python -m minireg.catalog > docs/catalog.md``) and ``minireg catalog [WORD]`` prints
+the records that mention WORD; ``tests/test_catalog.py`` checks that every file, name,
+test, docs section and example named here exists, and that the docs page is current.
+
+Sources: DL = *Deep Learning* ch. 7 (draft), SL = the lecture slides, GR = the GrOWL
+paper (Zhang et al., *Learning to Share*, ICLR 2018), TA = the tutorial article.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+BUILT, PARTLY, NOT_YET = "built", "partly", "not yet"
+
+
+@dataclass(frozen=True)
+class Technique:
+    """One technique of the sources and where minireg has it.
+
+    ``code`` entries are ``"path/file.py:Name"``; ``tests`` entries ``"tests/file.py::test_name"``;
+    ``docs`` is ``(page, heading)`` in ``docs/``; ``shown_by`` holds example scripts
+    (``examples/plot_*.py``) and experiments (``minireg run NAME``). ``draft`` and
+    ``published`` are section numbers of *Deep Learning* ch. 7 (or ``None``: not a
+    section of the book)."""
+
+    id: str
+    name: str
+    source: str
+    status: str
+    draft: str | None = None
+    published: str | None = None
+    code: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
+    docs: tuple[str, str] | None = None
+    shown_by: tuple[str, ...] = ()
+    note: str = ""
+
+    def text(self) -> str:
+        """Every field in one string, for ``minireg catalog WORD``."""
+        return " ".join([self.id, self.name, self.source, self.status, self.draft or "", self.published or "",
+                         *self.code, *self.tests, *(self.docs or ()), *self.shown_by, self.note])
+
+
+T = Technique
+PEN, PROX, CON = "minireg/regularizers/penalties.py", "minireg/regularizers/proximal.py", "minireg/regularizers/constraints.py"
+TPC, TPX, TPT = "tests/test_penalties_constraints.py", "tests/test_proximal.py", "tests/test_prox_training.py"
+
+GROUPS = {
+    "P": "Penalties added to the objective",
+    "C": "Constraints and proximal steps after each update",
+    "S": "Stochastic regularizers inside the network",
+    "D": "Data-side regularizers",
+    "T": "Training procedures",
+    "E": "Ensembles",
+    "G": "Learning to share: the GrOWL pipeline",
+    "A": "Analyses the chapter derives, as executable checks",
+    "R": "Reproductions",
+}
+
+TECHNIQUES = (
+    # ---- P: penalties ------------------------------------------------------------------
+    T("P1", "L2 weight decay ½α‖w‖², biases unregularized by default, per-layer α", "DL eq. 7.2-7.3", BUILT,
+      "7.2.1", "7.1.1", (f"{PEN}:L2",), (f"{TPC}::test_l2_with_sgd_follows_torch_sgd_weight_decay",),
+      ("penalties.md", "L2: weight decay, also towards a reference point"),
+      ("examples/plot_ridge_shrinkage.py", "minireg run weight-penalties")),
+    T("P2", "L2 towards a reference point w⁽ᵒ⁾", "DL 7.2 footnotes", BUILT, "7.2", "7.1", (f"{PEN}:L2",),
+      (f"{TPC}::test_l2_towards_a_reference_point_has_the_closed_form_gradient_and_skips_biases",),
+      ("penalties.md", "L2: weight decay, also towards a reference point")),
+    T("P3", "L1 penalty α‖w‖₁ (subgradient form)", "DL eq. 7.9-7.10", BUILT, "7.2.2", "7.1.2", (f"{PEN}:L1",),
+      (f"{TPC}::test_l1_gradient_is_alpha_sign_with_zero_at_zero_and_passes_finite_differences",),
+      ("penalties.md", "L1"), ("minireg run weight-penalties",)),
+    T("P4", "Parameter tying penalty ‖w⁽ᵃ⁾ − w⁽ᵇ⁾‖² between two models", "DL; TA", BUILT, "7.8", "7.9",
+      (f"{PEN}:ParameterTying",), (f"{TPC}::test_parameter_tying_pulls_both_members_together",),
+      ("penalties.md", "Parameter tying")),
+    T("P5", "Activation penalties: L1, L2, Student-t, KL sparsity", "DL eq. 7.29; SL", BUILT, "7.9", "7.10",
+      (f"{PEN}:ActivationL1", f"{PEN}:ActivationL2", f"{PEN}:StudentTPenalty", f"{PEN}:KLSparsity"),
+      ("tests/test_activation_gradient_penalties.py::test_activation_penalties_match_their_closed_forms_in_torch",
+       "tests/test_activation_gradient_penalties.py::test_kl_sparsity_drives_the_mean_activation_towards_rho"),
+      ("penalties.md", "Penalties on activations (sparse representations)"), ("examples/plot_kl_sparsity.py",)),
+    T("P6", "Input-gradient penalty ν E‖∇ₓŷ‖² and weight-gradient penalty η E‖∇_w ŷ‖²", "DL eqs. 7.17, 7.22",
+      BUILT, "7.6", "7.5", (f"{PEN}:InputGradientPenalty", f"{PEN}:WeightGradientPenalty"),
+      ("tests/test_activation_gradient_penalties.py::test_input_gradient_penalty_equals_torch_double_backprop",
+       "tests/test_activation_gradient_penalties.py::test_exact_weight_gradient_penalty_equals_torch_double_backprop"),
+      ("penalties.md", "Gradient penalties, by double backpropagation"),
+      ("examples/plot_input_noise_vs_gradient_penalty.py",)),
+    # ---- C: constraints and proximal steps ---------------------------------------------
+    T("C1", "Norm-ball reprojection, and max-norm per unit (incoming weights ≤ c)", "DL; SL", BUILT, "7.3", "7.2",
+      (f"{CON}:MaxNorm", f"{CON}:NormBall"),
+      (f"{TPC}::test_max_norm_keeps_every_units_incoming_norm_at_most_c",
+       f"{TPC}::test_norm_ball_projects_the_whole_parameter"),
+      ("penalties.md", "Place 5: constraints after the step"),
+      ("examples/plot_max_norm.py", "minireg run weight-penalties")),
+    T("C2", "Proximal gradient step θ ← prox_ηR(θ − η∇L), every step or once per epoch", "GR eqs. 5-7, Alg. 1",
+      BUILT, None, None, (f"{PROX}:ProximalRegularizer",),
+      (f"{TPT}::test_one_sgd_step_with_the_l1_prox_is_soft_thresholding_of_the_plain_step",
+       f"{TPT}::test_once_per_epoch_the_prox_runs_after_the_last_step_with_the_learning_rate"),
+      ("proximal.md", "In training: the proximal regularizers"), ("minireg run weight-penalties",)),
+    T("C3", "Prox of L1 (soft threshold) and of group Lasso (row shrinkage)", "DL closed form; GR §2", BUILT,
+      "7.2.2", "7.1.2", (f"{PROX}:prox_l1", f"{PROX}:prox_group_lasso", f"{PROX}:ProxL1", f"{PROX}:ProxGroupLasso"),
+      (f"{TPX}::test_prox_l1_beats_scipy_and_is_soft_threshold_at_eta_alpha", f"{TPX}::test_group_lasso_beats_scipy",
+       f"{TPT}::test_the_l1_prox_converges_to_sklearn_lasso"),
+      ("proximal.md", "The operators"), ("minireg run weight-penalties",)),
+    T("C4", "OWL / SLOPE prox by the pool-adjacent-violators algorithm", "GR App. A, Alg. 2", BUILT, None, None,
+      (f"{PROX}:prox_owl", f"{PROX}:ProxOWL", "minireg/kernels/pava.py:isotonic_nonincreasing_numpy"),
+      (f"{TPX}::test_owl_optimality_conditions", f"{TPX}::test_pava_agrees_with_scikit_learn",
+       "tests/test_kernel_owl.py::test_owl_compiled_and_twin_agree"),
+      ("proximal.md", "The operators")),
+    T("C5", "GrOWL prox on rows (conv rows are input channels); weights by eq. 9; OSCAR and group Lasso as cases",
+      "GR §3", BUILT, None, None,
+      (f"{PROX}:prox_growl", f"{PROX}:growl_weights", f"{PROX}:oscar_weights", f"{PROX}:ProxGrOWL",
+       f"{PROX}:ProxOSCAR"),
+      (f"{TPX}::test_growl_optimality_conditions", f"{TPX}::test_growl_weights_follow_eq_9",
+       f"{TPX}::test_growl_on_conv_weight_groups_input_channels_and_writes_through"),
+      ("proximal.md", "The operators")),
+    # ---- S: stochastic regularizers --------------------------------------------------------
+    T("S1", "Dropout with per-layer keep probabilities, input dropout included", "DL; TA; SL", PARTLY, "7.11",
+      "7.12", ("minireg/kernels/__init__.py:dropout",),
+      ("tests/test_kernel_dropout.py::test_inverted_scaling_is_unbiased",), ("proximal.md", "Dropout masks"),
+      note="the inverted-dropout mask kernel is built; the dropout layer is not yet"),
+    T("S2", "Inference by weight scaling, and by Monte-Carlo averaging of k masks", "DL eq. 7.30; TA", NOT_YET,
+      "7.11", "7.12"),
+    T("S3", "Fast dropout: the Gaussian approximation of the dropout sum", "DL (Wang and Manning 2013)", NOT_YET,
+      "7.11", "7.12"),
+    T("S4", "DropConnect (drop single weights)", "DL (Wan et al. 2013)", PARTLY, "7.11", "7.12",
+      ("minireg/kernels/__init__.py:dropout",),
+      ("tests/test_kernel_dropout.py::test_dropconnect_on_a_weight_and_in_place",), ("proximal.md", "Dropout masks"),
+      note="the mask kernel applies to a weight; the DropConnect layer is not yet"),
+    T("S5", "Stochastic pooling (sample by activation, expectation at test time)", "DL (Zeiler and Fergus 2013)",
+      NOT_YET, "7.11", "7.12"),
+    T("S6", "Additive Gaussian noise on inputs, hidden units and weights", "DL", NOT_YET, "7.6", "7.5",
+      shown_by=("examples/plot_input_noise_vs_gradient_penalty.py",),
+      note="the example writes input noise as a data-side regularizer by hand"),
+    T("S7", "Stochastic depth for residual blocks, with test-time scaling", "SL (Huang et al. 2016)", NOT_YET),
+    # ---- D: data side ----------------------------------------------------------------------
+    T("D1", "Augmentation: translation, rotation, scaling (no flips for digits)", "DL", NOT_YET, "7.5", "7.4"),
+    T("D2", "Label smoothing: targets α/(K−1) and 1 − α", "SL", NOT_YET, None, "7.5.1"),
+    T("D3", "Mixup with λ ~ Beta(a, a)", "SL", NOT_YET),
+    T("D4", "Cutout / random erasing", "SL", NOT_YET),
+    T("D5", "CutMix: box from λ, labels mixed by area", "SL", NOT_YET),
+    T("D6", "RandAugment (N, M) for grayscale digits", "SL", NOT_YET),
+    T("D7", "Randomization tests: random labels, shuffled pixels, random pixels, Gaussian inputs",
+      "SL (Zhang et al. 2017)", BUILT, None, None,
+      ("minireg/datasets/randomization.py:random_labels", "minireg/datasets/randomization.py:shuffled_pixels",
+       "minireg/datasets/randomization.py:random_pixels", "minireg/datasets/randomization.py:gaussian_inputs"),
+      ("tests/test_randomization.py::test_all_labels_random",
+       "tests/test_randomization.py::test_gaussian_inputs_match_mean_and_variance"),
+      ("data.md", "Randomization tests (Zhang et al. 2017)")),
+    # ---- T: training procedures --------------------------------------------------------------
+    T("T1", "Early stopping, Algorithm 7.1 (patience, θ*, i*, any validation metric)", "DL Alg. 7.1", BUILT,
+      "7.7", "7.8", ("minireg/training/callbacks.py:EarlyStopping",),
+      ("tests/test_early_stopping.py::test_stop_theta_star_and_i_star_are_those_of_algorithm_7_1",),
+      ("training.md", "Algorithm 7.1"), ("minireg run early-stopping-synthetic", "minireg run early-stopping")),
+    T("T2", "Retrain on all data for i* steps, Algorithm 7.2", "DL Alg. 7.2", BUILT, "7.7", "7.8",
+      ("minireg/training/procedures.py:retrain_on_all_data",),
+      ("tests/test_procedures.py::test_algorithm_7_2_starts_again_and_trains_i_star_steps_on_all_data",),
+      ("training.md", "Algorithm 7.2: retrain on all the data"), ("minireg run early-stopping-synthetic",)),
+    T("T3", "Continue on all data until the validation loss reaches the training loss, Algorithm 7.3",
+      "DL Alg. 7.3", BUILT, "7.7", "7.8",
+      ("minireg/training/procedures.py:continue_on_all_data", "minireg/training/callbacks.py:StopAtTarget"),
+      ("tests/test_procedures.py::test_algorithm_7_3_continues_until_the_validation_loss_reaches_the_subtrain_loss",),
+      ("training.md", "Algorithm 7.3: continue on all the data"), ("minireg run early-stopping-synthetic",)),
+    T("T4", "Adversarial training with the fast gradient sign method", "DL", NOT_YET, "7.13", "7.13",
+      note="the trainer's hooks already carry it (tests/test_hooks.py writes it by hand)"),
+    T("T5", "Multi-task learning: shared trunk, task heads, weighted task losses", "DL", NOT_YET, "7.12", "7.7"),
+    T("T6", "Unsupervised pretraining (autoencoder), then fine-tuning; transfer", "SL", NOT_YET),
+    T("T7", "Parameter sharing: one parameter used in several places", "DL", BUILT, "7.8", "7.9",
+      ("minireg/nn/module.py:Parameter", "minireg/nn/conv.py:Conv2d"),
+      ("tests/test_parameter_sharing.py::test_a_weight_used_as_w_and_its_transpose_gets_the_sum_of_both_gradients",
+       "tests/test_parameter_sharing.py::test_a_layer_shared_by_two_branches_is_one_parameter_updated_once"),
+      ("nn.md", "Module and Parameter"), ("examples/plot_tied_autoencoder.py",)),
+    # ---- E: ensembles ------------------------------------------------------------------------
+    T("E1", "Bagging: k bootstrap resamples, members trained apart, predictions averaged", "DL", NOT_YET,
+      "7.10", "7.11"),
+    T("E2", "Ensembles from different seeds, minibatch orders, hyperparameters", "DL", NOT_YET, "7.10", "7.11"),
+    # ---- G: GrOWL pipeline ---------------------------------------------------------------------
+    T("G1", "Train with GrOWL (or group Lasso, or weight decay, or both + ℓ2)", "GR Alg. 1", BUILT, None, None,
+      (f"{PROX}:ProxGrOWL", f"{PROX}:ProxGroupLasso", f"{PEN}:L2"),
+      (f"{TPT}::test_growl_combines_with_l2_and_acts_on_conv_input_channels",),
+      ("proximal.md", "In training: the proximal regularizers")),
+    T("G2", "Row similarity (eq. 10) and affinity-propagation clustering", "GR eq. 10, App. B", NOT_YET),
+    T("G3", "Tie rows to cluster centroids, drop zero rows, retrain (eq. 11)", "GR §3.4.2", NOT_YET),
+    T("G4", "Metrics: sparsity, compression, parameter sharing; stability of selected rows", "GR §4", NOT_YET),
+    # ---- A: analyses -------------------------------------------------------------------------
+    T("A1", "Weight decay rescales along Hessian eigenvectors by λᵢ/(λᵢ+α); effective parameters",
+      "DL eqs. 7.6-7.8", NOT_YET, "7.2.1", "7.1.1"),
+    T("A2", "Ridge normal equations; the pseudoinverse as α → 0", "DL", PARTLY, "7.2.1", "7.1.1",
+      shown_by=("examples/plot_ridge_shrinkage.py",),
+      note="the example sets trained weights beside the normal equations; the α → 0 limit is not yet"),
+    T("A3", "L1 solution under a diagonal Hessian is soft thresholding", "DL", PARTLY, "7.2.2", "7.1.2",
+      (f"{PROX}:soft_threshold",), (f"{TPX}::test_soft_threshold_optimality_conditions",),
+      ("proximal.md", "The operators"), note="the closed form is built and tested; the derivation check is not yet"),
+    T("A4", "L2 ↔ Gaussian prior, L1 ↔ Laplace prior (MAP)", "DL", NOT_YET, "7.2.3", "7.1.2"),
+    T("A5", "Logistic regression on separable data grows without bound; weight decay stops it", "DL", NOT_YET,
+      "7.4", "7.3"),
+    T("A6", "Early stopping ≈ L2 with α ≈ 1/(τη) on a quadratic", "DL eqs. 7.25-7.28", NOT_YET, "7.7", "7.8"),
+    T("A7", "Input noise ≈ input-gradient penalty; for linear regression exactly weight decay", "DL", PARTLY,
+      "7.6.1", "7.5", shown_by=("examples/plot_input_noise_vs_gradient_penalty.py",),
+      note="the example shows the likeness; the exact check is not yet"),
+    T("A8", "Ensemble error v/k + (k−1)c/k; a bootstrap sample holds about 63 % of the examples", "DL", NOT_YET,
+      "7.10", "7.11"),
+    T("A9", "Weight scaling is exact for softmax regression (all 2ⁿ masks)", "DL", NOT_YET, "7.11", "7.12"),
+    T("A10", "Bias-variance decomposition over resampled training sets", "SL", NOT_YET),
+    T("A11", "Double descent: test error against model size through the interpolation threshold",
+      "SL (Belkin et al.)", NOT_YET),
+    # ---- R: reproductions --------------------------------------------------------------------
+    T("R1", "GrOWL on the synthetic correlated data of GR §4.1", "GR Fig. 3", PARTLY, None, None,
+      ("minireg/datasets/synthetic.py:growl_synthetic",),
+      ("tests/test_synthetic.py::test_the_sampler_has_exactly_the_paper_covariance",),
+      ("data.md", "GrOWL's synthetic data (GrOWL §4.1)"), note="the data is built; the reproduction is not yet"),
+    T("R2", "GrOWL vs group Lasso vs weight decay, FC 300 on MNIST", "GR Table 1", NOT_YET),
+    T("R3", "Dropout and friends on MNIST (L2, L1, KL, max-norm, dropout)", "SL table", PARTLY, None, None,
+      ("minireg/experiments/weight_penalties.py:run",),
+      ("tests/test_weight_penalties_experiment.py::test_a_small_run_shows_exact_zeros_from_the_prox_and_the_max_norm_bound",),
+      ("penalties.md", "The experiment: `minireg run weight-penalties`"), ("minireg run weight-penalties",),
+      note="L2, L1 and max-norm run; KL and dropout are not yet"),
+    T("R4", "Learning curves with a U-shaped validation loss, and early stopping on them", "DL Fig. 7.3", BUILT,
+      "7.7", "7.8", ("minireg/experiments/early_stopping.py:run",),
+      ("tests/test_cli.py::test_run_writes_results_report_and_plots",
+       "tests/test_cli.py::test_the_mnist_experiment_runs_on_the_shared_data"),
+      ("reproductions.md",
+       "R4 — learning curves and early stopping (Deep Learning, Fig. 7.3 and Algorithms 7.1-7.3)"),
+      ("minireg run early-stopping-synthetic", "minireg run early-stopping")),
+    T("R5", "Memorization: true and random labels, shuffled and random pixels, Gaussian inputs",
+      "SL (Zhang et al. 2017)", NOT_YET, note="the data transforms are built (D7)"),
+    T("R6", "Double descent", "SL (Belkin et al. 2018)", NOT_YET),
+    T("R7", "Adversarial examples and adversarial training", "DL", NOT_YET, "7.13", "7.13"),
+    T("R8", "Bagging and dropout ensembles versus single models", "DL", NOT_YET, "7.10", "7.11"),
+    T("R9", "VGG-style network with batch norm and GrOWL per conv layer on CIFAR-10", "GR Table 2", NOT_YET),
+)
+
+
+# ---- matching and printing -------------------------------------------------------------------
+
+def find(word: str | None = None) -> list[Technique]:
+    """The techniques whose text mentions ``word`` (case-insensitive), in table order;
+    every technique when ``word`` is None or empty."""
+    if not word:
+        return list(TECHNIQUES)
+    word = word.casefold()
+    return [technique for technique in TECHNIQUES if word in technique.text().casefold()]
+
+
+def slug(heading: str) -> str:
+    """The anchor MyST gives a heading (``myst_heading_anchors``): lower case, punctuation
+    dropped, spaces made hyphens; ``"Algorithm 7.1"`` is ``"algorithm-71"``."""
+    text = heading.replace("`", "").strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def sections(technique: Technique) -> str:
+    """``"7.2.1 (published 7.1.1)"``, or ``"—"`` when no section of the book is its source."""
+    if technique.draft and technique.published:
+        return f"{technique.draft} (published {technique.published})"
+    if technique.published:
+        return f"not in the draft (published {technique.published})"
+    return "—"
+
+
+def _code_name(entry: str) -> tuple[str, str]:
+    path, name = entry.split(":")
+    return path, name
+
+
+def as_text(technique: Technique) -> str:
+    """The record as the command prints it."""
+    lines = [f"{technique.id}  {technique.name}  [{technique.status}]"]
+    book = f"; Deep Learning {sections(technique)}" if technique.draft or technique.published else ""
+    fields = [("source", [technique.source + book]),
+              ("where", [f"{path}: {name}" for path, name in map(_code_name, technique.code)]),
+              ("test", technique.tests),
+              ("docs", [f"docs/{technique.docs[0]}#{slug(technique.docs[1])}"] if technique.docs else []),
+              ("shown by", technique.shown_by),
+              ("note", [technique.note] if technique.note else [])]
+    for label, values in fields:
+        for number, value in enumerate(values):
+            lines.append(f"    {(label + ':') if number == 0 else '':<10} {value}")
+    return "\n".join(lines)
+
+
+def _markdown_item(technique: Technique) -> str:
+    """One technique as a list item of the docs page, its places as a nested list."""
+    book = f"Deep Learning {sections(technique)}. " if technique.draft or technique.published else ""
+    lines = [f"- **{technique.id}** {technique.name} ({technique.source}). {book}*{technique.status}*"
+             + (f": {technique.note}." if technique.note else ".")]
+    where = ["{py:obj}" + f"`{path[:-3].replace('/', '.').removesuffix('.__init__')}.{name}`"
+             for path, name in map(_code_name, technique.code)]
+    docs = [f"[{technique.docs[1].replace('`', '')}]({technique.docs[0]}#{slug(technique.docs[1])})"] \
+        if technique.docs else []
+    shown = [f"[{item[len('examples/'):]}](auto_examples/{item[len('examples/'):-3]}.rst)"
+             if item.startswith("examples/") else f"`{item}`" for item in technique.shown_by]
+    for label, values in (("where", where), ("test", [f"`{test}`" for test in technique.tests]),
+                          ("docs", docs), ("shown by", shown)):
+        if values:
+            lines.append(f"  - {label}: " + "; ".join(values))
+    return "\n".join(lines)
+
+
+def markdown_page() -> str:
+    """``docs/catalog.md``: the whole table as a page, one section per group."""
+    parts = ["# The map of the chapter\n",
+             "<!-- generated from minireg/catalog.py by `python -m minireg.catalog > docs/catalog.md`; "
+             "edit the table there -->\n",
+             "Every technique of the source documents (Deep Learning ch. 7, the lecture slides, the GrOWL "
+             "paper, the tutorial article), with the section of the draft chapter that minireg cites and the "
+             "published book's (see [section numbers](section-numbers.md)), where it lives, the test that "
+             "proves it, the page that explains it, and the example or experiment that shows it. "
+             "`minireg catalog WORD` prints the same from the command line, for example "
+             "`minireg catalog dropout`.\n",
+             "Sources: DL = *Deep Learning* ch. 7, SL = the lecture slides, GR = the GrOWL paper, "
+             "TA = the tutorial article. Each technique is *built*, *partly* built (what is missing is said), "
+             "or *not yet*.\n"]
+    counts = {status: sum(t.status == status for t in TECHNIQUES) for status in (BUILT, PARTLY, NOT_YET)}
+    parts.append(f"Today: {counts[BUILT]} built, {counts[PARTLY]} partly, {counts[NOT_YET]} not yet, "
+                 f"of {len(TECHNIQUES)}.\n")
+    for letter, title in GROUPS.items():
+        parts.append(f"## {title}\n")
+        parts.append("\n".join(_markdown_item(t) for t in TECHNIQUES if t.id.rstrip("0123456789") == letter) + "\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(markdown_page(), end="")
