@@ -114,9 +114,9 @@ def test_minireg_catalog_word_prints_the_matching_records(capsys):
     assert cli.main(["catalog", "dropout"]) == 0
     out = capsys.readouterr().out
     s1 = next(technique for technique in TECHNIQUES if technique.id == "S1")
-    assert out.startswith(f"S1  {s1.name}  [partly]\n")
-    for text in ("7.11 (published 7.12)", "minireg/kernels/__init__.py: dropout", s1.tests[0],
-                 "docs/proximal.md#dropout-masks"):
+    assert out.startswith(f"S1  {s1.name}  [built]\n")
+    for text in ("7.11 (published 7.12)", "minireg/nn/dropout.py: Dropout", s1.tests[0],
+                 "docs/stochastic.md#dropout"):
         assert text in out
     assert "P1  " not in out
 
