@@ -105,6 +105,8 @@ CASES += [
     case("astype", "round-trip", lambda x: F.astype(F.astype(x, np.float32), x.dtype),
          [(normal, (2, 3))], lambda x: x.astype(np.float32).astype(x.dtype)),
     case("sum", "all", F.sum, [(normal, (2, 3, 4))], np.sum),
+    case("squared_norm", "tensor", F.squared_norm, [(normal, (2, 3, 4))], lambda x: np.sum(x * x)),
+    case("squared_norm", "vector", F.squared_norm, [(normal, (5,))], lambda x: np.dot(x, x)),
     case("sum", "axis0", lambda x: F.sum(x, axis=0), [(normal, (2, 3, 4))], lambda x: np.sum(x, axis=0)),
     case("sum", "axes-keepdims", lambda x: F.sum(x, axis=(0, -1), keepdims=True), [(normal, (2, 3, 4))],
          lambda x: np.sum(x, axis=(0, -1), keepdims=True)),

@@ -86,7 +86,7 @@ class L2(Regularizer):
         total = None
         for index, (_, w, c) in enumerate(self.selected):
             d = w if self.points is None else w - self.points[index]
-            term = (0.5 * self.alpha * c) * (d * d).sum()
+            term = (0.5 * self.alpha * c) * F.squared_norm(d)
             total = term if total is None else total + term
         return total
 
@@ -263,7 +263,7 @@ class ActivationL2(ActivationPenalty):
 
     def omega(self, h):
         n = h.shape[0]
-        return 0.5 * (h * h).sum() / n
+        return F.squared_norm(h) * (0.5 / n)
 
 
 class StudentTPenalty(ActivationPenalty):
