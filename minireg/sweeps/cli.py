@@ -51,7 +51,7 @@ def _where_options(parser: argparse.ArgumentParser) -> None:
 def sweep_parser(experiment) -> argparse.ArgumentParser:
     """The parser of ``minireg sweep NAME``: the sweep's options and the experiment's."""
     parser = argparse.ArgumentParser(
-        prog=f"minireg sweep {experiment.name}",
+        prog=f"minireg sweep {experiment.name}", allow_abbrev=False,
         description=f"Run {experiment.name} ({experiment.description}) at every point of a grid, for every "
                     "seed, and summarize each metric as mean ± std over the seeds.",
         epilog="Every run uses --threads-per-run BLAS threads wherever it runs, so that the numbers do not "
@@ -81,7 +81,7 @@ def sweep_parser(experiment) -> argparse.ArgumentParser:
 
 def resume_parser() -> argparse.ArgumentParser:
     """The parser of ``minireg sweep --resume FOLDER``."""
-    parser = argparse.ArgumentParser(prog="minireg sweep --resume",
+    parser = argparse.ArgumentParser(prog="minireg sweep --resume", allow_abbrev=False,
                                      description="Finish an interrupted sweep: the runs not finished (or failed) "
                                                  "run again, with the spec saved in FOLDER/sweep.json.")
     parser.add_argument("--resume", dest="folder", required=True, metavar="FOLDER", help="the sweep folder")

@@ -165,9 +165,8 @@ def run_sweep(spec: SweepSpec, folder=None, runs_dir="runs", workers: int = 1, s
             backend = make_backend(workers, scheduler, connect_timeout)
             bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"sweep {spec.experiment}",
                        unit="run", file=out, disable=not progress, dynamic_ncols=True)
-            report = bar.write if progress else (lambda line: out.write(line + "\n"))
             try:
-                finished = _drive(backend, spec, folder, todo, bar, failed, report)
+                finished = _drive(backend, spec, folder, todo, bar, failed, lambda line: bar.write(line, file=out))
             finally:
                 bar.close()
     finally:

@@ -12,7 +12,10 @@ of this process ends (a Dask worker with several threads runs several at a time)
 * **the BLAS thread count** (threadpoolctl): a run's numbers depend on how many threads
   split its matrix products, so every run of a sweep runs with the sweep's
   ``threads_per_run``, wherever it runs. Runs that ask for another count wait until
-  the process is free of runs with the current one.
+  the process is free of runs with the current one. The count is checked once set:
+  OpenBLAS (0.3.31, NumPy's) ignores a change asked for from a thread other than the
+  main one once the main thread has changed it, and a run that cannot get its thread
+  count fails and says how to start the worker, rather than give other numbers.
 * **the output**: what the run prints on stdout and stderr (the epoch lines) goes into
   the run's ``output.log`` instead of the terminal, each thread's into its own log.
 
@@ -169,6 +172,12 @@ def run_job(job: Job) -> dict:
     with captured_output() as output, BLAS_LIMIT.hold(job.threads_per_run):
         blas_threads = _blas_threads()
         try:
+            if blas_threads not in (0, job.threads_per_run):
+                raise RuntimeError(
+                    f"the BLAS of this worker runs on {blas_threads} threads, not the {job.threads_per_run} this "
+                    "sweep asks for, and threadpoolctl could not change that from this thread; start the worker "
+                    f"with OPENBLAS_NUM_THREADS={job.threads_per_run} OMP_NUM_THREADS={job.threads_per_run} "
+                    f"MKL_NUM_THREADS={job.threads_per_run}")
             if job.experiment not in EXPERIMENTS:
                 raise ValueError(f"this worker's minireg has no experiment {job.experiment!r}")
             experiment = EXPERIMENTS[job.experiment]
