@@ -86,8 +86,8 @@ class DaskCluster:
             raise SweepError(f"cannot connect to the Dask scheduler at {address}: {error}") from None
 
     def slots(self) -> int:
-        """The threads of the workers connected now (at least 1, so that the runs wait for workers)."""
-        return max(1, sum(self._client.nthreads().values()))
+        """The threads of the workers connected now (0 while none has joined)."""
+        return sum(self._client.nthreads().values())
 
     def submit(self, job):
         """Send ``run_job(job)`` to the cluster; return its future."""

@@ -165,8 +165,10 @@ def run_sweep(spec: SweepSpec, folder=None, runs_dir="runs", workers: int = 1, s
             backend = make_backend(workers, scheduler, connect_timeout)
             bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"sweep {spec.experiment}",
                        unit="run", file=out, disable=not progress, dynamic_ncols=True)
+            report = lambda line: bar.write(line, file=out)  # noqa: E731 -- above the bar
+            report(f"{len(todo)} runs to do ({len(runs) - len(todo)} finished before) on {backend.description}")
             try:
-                finished = _drive(backend, spec, folder, todo, bar, failed, lambda line: bar.write(line, file=out))
+                finished = _drive(backend, spec, folder, todo, bar, failed, report)
             finally:
                 bar.close()
     finally:
@@ -178,13 +180,20 @@ def run_sweep(spec: SweepSpec, folder=None, runs_dir="runs", workers: int = 1, s
 def _drive(backend, spec, folder, todo, bar, failed, report) -> int:
     """Keep the workers busy with ``todo``, write what comes back; return how many finished."""
     pending, in_flight, finished = list(reversed(todo)), {}, 0
+
+    def show(slots):
+        waiting = "" if slots else ", waiting for workers to join"
+        bar.set_postfix_str(f"running {min(len(in_flight), slots)}, failed {len(failed)}{waiting}", refresh=False)
+
     interrupted = True
     try:
         while pending or in_flight:
-            while pending and len(in_flight) < backend.slots():
+            slots = backend.slots()
+            while pending and len(in_flight) < max(1, slots):
                 run = pending.pop()
                 in_flight[backend.submit(Job(spec.experiment, run.config, spec.threads_per_run))] = run
-            bar.set_postfix_str(f"running {len(in_flight)}, failed {len(failed)}")  # and elapsed, time left
+            show(slots)
+            bar.refresh()  # also moves the elapsed time and the time left
             for future in backend.wait(list(in_flight), REFRESH_SECONDS):
                 run = in_flight.pop(future)
                 try:
@@ -198,7 +207,7 @@ def _drive(backend, spec, folder, todo, bar, failed, report) -> int:
                 else:
                     failed[run.folder] = outcome["error"]
                     report(f"failed: {run.folder}: {outcome['error']}")
-                bar.set_postfix_str(f"running {len(in_flight)}, failed {len(failed)}", refresh=False)
+                show(slots)
                 bar.update(1)
         interrupted = False
     finally:
