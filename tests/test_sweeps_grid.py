@@ -116,6 +116,17 @@ def test_bad_command_lines_stop_before_anything_runs(arguments, message, tmp_pat
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("arguments, message", [
+    (["--workers", "0"], "--workers must be an integer >= 1, got 0"),
+    (["--connect-timeout", "0"], "--connect-timeout must be a finite number in (0.0, inf), got 0.0"),
+    (["--scheduler", " "], "--scheduler takes tcp://HOST:PORT or local, got ' '"),
+])
+def test_where_the_runs_go_is_checked_before_the_folder_is_made(arguments, message, tmp_path, capsys):
+    assert cli.main([NAME, "--seeds", "0", *arguments, "--runs-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"minireg sweep: {message}\n"
+    assert not any(tmp_path.iterdir())
+
+
 def test_unknown_experiment_and_help_on_the_command_line(capsys):
     assert cli.main(["nope", "--seeds", "0"]) == 2
     assert "unknown experiment 'nope'; choose one of:" in capsys.readouterr().err

@@ -22,7 +22,7 @@ import sys
 from minireg.experiments import EXPERIMENTS
 from minireg.experiments.base import config_fields
 from minireg.sweeps.grid import SweepError, SweepSpec, parse_grid, parse_seeds
-from minireg.sweeps.runner import prepare_folder, read_spec, run_sweep
+from minireg.sweeps.runner import check_where, prepare_folder, read_spec, run_sweep
 
 USAGE = """\
   minireg sweep NAME --grid OPTION=V1,V2,... [--seeds 0-4] [--OPTION VALUE ...] [--workers N]
@@ -132,6 +132,7 @@ def main(argv=None) -> int:
             parser.error(str(error))
         folder = values.pop("folder")
     try:
+        check_where(values["workers"], values["scheduler"], values["connect_timeout"])
         folder = prepare_folder(spec, folder, values["runs_dir"])
         sys.stderr.write(f"minireg sweep: {len(spec.runs())} runs of {spec.experiment} in {folder}\n")
         outcome = run_sweep(spec, folder=folder, workers=values["workers"], scheduler=values["scheduler"],

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from minireg import io
+from minireg.checks import check_int, check_number
 from minireg.experiments.base import new_run_folder
 from minireg.sweeps.grid import SweepError, SweepSpec
 from minireg.sweeps.local import LocalProcesses
@@ -109,14 +110,22 @@ def write_run_files(run_folder: Path, files: dict) -> None:
         io.atomic_write_bytes(path, files[name])
 
 
+def check_where(workers: int = 1, scheduler=None, connect_timeout: float = 5.0) -> None:
+    """A SweepError naming the argument if the workers, scheduler or timeout cannot be used."""
+    try:
+        check_int(workers, "--workers", minimum=1)
+        check_number(connect_timeout, "--connect-timeout", minimum=0.0, include_minimum=False)
+    except (TypeError, ValueError) as error:
+        raise SweepError(str(error)) from None
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise SweepError(f"--scheduler takes tcp://HOST:PORT or local, got {scheduler!r}")
+
+
 def make_backend(workers: int = 1, scheduler=None, connect_timeout: float = 5.0):
     """Local processes, or a Dask cluster when ``scheduler`` is given (an address or "local")."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise SweepError(f"--workers must be an integer >= 1, got {workers!r}")
+    check_where(workers, scheduler, connect_timeout)
     if scheduler is None:
         return LocalProcesses(workers)
-    if not isinstance(scheduler, str) or not scheduler.strip():
-        raise SweepError(f"--scheduler takes tcp://HOST:PORT or local, got {scheduler!r}")
     from minireg.sweeps.dask_cluster import DaskCluster
     return DaskCluster(scheduler.strip(), workers, connect_timeout)
 
@@ -143,7 +152,7 @@ def run_sweep(spec: SweepSpec, folder=None, runs_dir="runs", workers: int = 1, s
     metrics : sequence of str, optional
         Glob patterns of the metrics that the summary keeps (all by default).
     out : file, optional
-        Where failures and the closing lines are written (sys.stderr by default).
+        Where the bar, the failures and where the runs go are written (sys.stderr by default).
 
     Raises
     ------
@@ -156,6 +165,7 @@ def run_sweep(spec: SweepSpec, folder=None, runs_dir="runs", workers: int = 1, s
     out = sys.stderr if out is None else out
     if not isinstance(spec, SweepSpec):
         raise TypeError(f"spec must be a SweepSpec, got {type(spec).__name__}")
+    check_where(workers, scheduler, connect_timeout)
     folder = prepare_folder(spec, folder, runs_dir)
     runs = spec.runs()
     todo = [run for run in runs if not (folder / run.folder / RESULTS_FILE).is_file()]
