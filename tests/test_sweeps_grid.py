@@ -52,7 +52,7 @@ def test_seeds_are_ranges_and_lists(text, seeds):
 
 @pytest.mark.parametrize("text, message", [("", "--seeds takes integers"), ("a-b", "--seeds takes integers"),
                                            ("-1", "--seeds takes integers"), ("4-2", "the range '4-2' is empty"),
-                                           ("0-2,1", "seed 1 is given twice")])
+                                           ("0-2,1", "--seeds: the value 1 is given twice")])
 def test_bad_seeds_are_refused(text, message):
     with pytest.raises(SweepError) as error:
         parse_seeds(text)
@@ -79,8 +79,10 @@ def test_a_sweep_of_seeds_only_has_one_point_and_folder_names_stay_plain():
 
 
 def test_the_spec_survives_json_and_treats_one_and_one_point_zero_alike():
-    spec = SweepSpec(NAME, grid={"lr": [1, 0.5]}, seeds=[0], options={"momentum": 0}, threads_per_run=2)
+    spec = SweepSpec(NAME, grid={"lr": (1, 0.5)}, seeds=range(1), options={"n-subtrain": 10, "momentum": 0},
+                     threads_per_run=2)
     assert spec.grid == {"lr": [1.0, 0.5]} and type(spec.options["momentum"]) is float
+    assert spec.options == {"n_subtrain": 10, "momentum": 0.0} and spec.seeds == [0]
     again = SweepSpec.from_json(json.loads(json.dumps(spec.to_json())))
     assert again == spec and again.runs() == spec.runs()
 
@@ -91,7 +93,10 @@ def test_the_spec_survives_json_and_treats_one_and_one_point_zero_alike():
     (dict(grid={"lr": []}, seeds=[]), "needs a non-empty list of values"),
     (dict(grid={"lr": ["fast"]}, seeds=[]), "grid lr takes a value of type float, got 'fast'"),
     (dict(grid={"epochs": [True]}, seeds=[]), "grid epochs takes a value of type int, got True"),
-    (dict(grid={}, seeds=[-1]), "seeds must be integers >= 0"),
+    (dict(grid={}, seeds=[-1]), "seeds must be an integer >= 0, got -1"),
+    (dict(grid={}, seeds=[0, 0]), "seeds: the value 0 is given twice"),
+    (dict(grid={"lr": [0.1, 0.1]}, seeds=[]), "grid lr: the value 0.1 is given twice"),
+    (dict(grid={"lr": [float("inf")]}, seeds=[]), "grid lr takes a finite number"),
     (dict(grid={}, seeds=[0], threads_per_run=0), "--threads-per-run must be an integer >= 1"),
     (dict(grid={}, seeds=[0], options={"colour": 1}), "unknown option 'colour'"),
 ])

@@ -22,6 +22,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from minireg.checks import check_int
 from minireg.experiments import EXPERIMENTS
 from minireg.experiments.base import config_fields
 
@@ -96,11 +97,8 @@ def parse_grid(experiment_name: str, entries) -> dict:
         texts = [text for text in values.split(",") if text.strip()]
         if not texts:
             raise SweepError(f"--grid {entry!r}: no values; give NAME=VALUE,VALUE,...")
-        parsed = [parse_value(text, types[name], f"--grid {written.strip()}") for text in texts]
-        repeated = [value for value in parsed if parsed.count(value) > 1]
-        if repeated:
-            raise SweepError(f"--grid {written.strip()}: the value {repeated[0]!r} is given twice")
-        grid[name] = parsed
+        grid[name] = _distinct([parse_value(text, types[name], f"--grid {written.strip()}") for text in texts],
+                               f"--grid {written.strip()}")
     return grid
 
 
@@ -116,10 +114,7 @@ def parse_seeds(text: str) -> list:
         if last < first:
             raise SweepError(f"--seeds: the range {part.strip()!r} is empty (write FIRST-LAST with FIRST <= LAST)")
         seeds.extend(range(first, last + 1))
-    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
-    if repeated:
-        raise SweepError(f"--seeds: seed {repeated[0]} is given twice in {text!r}")
-    return seeds
+    return _distinct(seeds, "--seeds")
 
 
 def _folder_text(value) -> str:
@@ -182,34 +177,32 @@ class SweepSpec:
 
     def __post_init__(self):
         types = _field_types(self.experiment)
-        # plain, typed copies: lists for tuples and ranges, floats for ints given to float options
-        object.__setattr__(self, "grid", {name: [_as_kind(value, types.get(name)) for value in values]
-                                          if isinstance(values, (list, tuple)) else values
-                                          for name, values in dict(self.grid).items()})
-        object.__setattr__(self, "options", {name: _as_kind(value, types.get(name))
-                                             for name, value in dict(self.options).items()})
-        object.__setattr__(self, "seeds", list(self.seeds))
-        if not self.grid and not self.seeds:
+        grid = {}
+        for written, values in dict(self.grid).items():
+            name = _field_name(written, types, "grid")
+            if not isinstance(values, (list, tuple, range)) or len(values) == 0:
+                raise SweepError(f"grid: option {written!r} needs a non-empty list of values, got {values!r}")
+            grid[name] = _distinct([_typed(value, types[name], f"grid {written}") for value in values],
+                                   f"grid {written}")
+        options = {}
+        for written, value in dict(self.options).items():
+            name = _field_name(written, types, "options")
+            if name in grid:
+                raise SweepError(f"option {written!r} is both swept (--grid) and fixed; give it once")
+            options[name] = _typed(value, types[name], written)
+        try:
+            seeds = _distinct([check_int(seed, "seeds", minimum=0) for seed in self.seeds], "seeds")
+            check_int(self.threads_per_run, "--threads-per-run", minimum=1)
+        except (TypeError, ValueError) as error:
+            raise SweepError(str(error)) from None
+        if not grid and not seeds:
             raise SweepError("nothing to sweep: give at least one --grid NAME=VALUE,... or --seeds")
-        if self.seeds and "seed" not in types:
+        if seeds and "seed" not in types:
             raise SweepError(f"--seeds: experiment {self.experiment!r} has no seed option")
-        for name, values in self.grid.items():
-            _field_name(name, types, "grid")
-            if not isinstance(values, (list, tuple)) or not values:
-                raise SweepError(f"grid: option {name!r} needs a non-empty list of values, got {values!r}")
-            for value in values:
-                _check_type(value, types[name], f"grid {name}")
-        for name, value in self.options.items():
-            _field_name(name, types, "options")
-            if name in self.grid:
-                raise SweepError(f"option {name!r} is both swept (--grid) and fixed; give it once")
-            _check_type(value, types[name], name)
-        for seed in self.seeds:
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise SweepError(f"seeds must be integers >= 0, got {seed!r}")
-        if isinstance(self.threads_per_run, bool) or not isinstance(self.threads_per_run, int) \
-                or self.threads_per_run < 1:
-            raise SweepError(f"--threads-per-run must be an integer >= 1, got {self.threads_per_run!r}")
+        # plain copies in the config's types (so that 1 and 1.0 for a float option are one spec)
+        object.__setattr__(self, "grid", grid)
+        object.__setattr__(self, "options", options)
+        object.__setattr__(self, "seeds", seeds)
 
     def points(self) -> list:
         """``[(folder name, {option: value})]`` for every point of the grid, in order."""
@@ -248,16 +241,20 @@ class SweepSpec:
         return cls(**document)
 
 
-def _as_kind(value, kind):
-    """An int given for a float option as that float (so that 1 and 1.0 are one value)."""
+def _typed(value, kind: type, name: str):
+    """``value`` if it is of the option's type (an int for a float option becomes a float)."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def _check_type(value, kind: type, name: str) -> None:
-    """A SweepError when a value given from Python is not of the option's type."""
+        value = float(value)
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise SweepError(f"{name} takes a value of type {kind.__name__}, got {value!r}")
     if kind is float and not math.isfinite(value):
         raise SweepError(f"{name} takes a finite number, got {value!r}")
+    return value
+
+
+def _distinct(values: list, name: str) -> list:
+    """``values`` if none is given twice."""
+    repeated = [value for value in values if values.count(value) > 1]
+    if repeated:
+        raise SweepError(f"{name}: the value {repeated[0]!r} is given twice")
+    return values
