@@ -9,13 +9,18 @@ falls on all of them alike); the whole sweep is timed, from starting the worker
 processes to the summary. Prints each round's times, the median per count, and each
 median as a fraction of the median on one worker. The sweep: early-stopping-synthetic
 at 4 learning rates times 2 seeds (8 runs) with a shorter training than its default,
-one BLAS thread per run (the default). The load average of the machine is printed
-before and after: the ratio means little on a machine busy with other work.
+one BLAS thread per run (the default).
+
+The ratio means little on a machine busy with other work, so each time is printed
+with the number of cores that *other* jobs kept busy meanwhile (on Linux: the
+machine's busy CPU time from /proc/stat, less this process's and its workers').
 """
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -34,15 +39,34 @@ def load() -> str:
     return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def time_sweep(workers: int) -> float:
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:9]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (the worker processes)."""
+    mine, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
+def time_sweep(workers: int) -> tuple:
+    """Seconds of one sweep on ``workers`` processes, and the cores other jobs kept busy meanwhile."""
     with tempfile.TemporaryDirectory() as scratch:
-        start = time.perf_counter()
+        busy, own, start = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
         outcome = run_sweep(SPEC, folder=Path(scratch) / "sweep", workers=workers, progress=False,
-                            metrics=["test.early_stopping.error"])
+                            metrics=["test.early_stopping.error"], out=io.StringIO())
         seconds = time.perf_counter() - start
+        others = None if busy is None else (busy_cpu_seconds() - busy - (own_cpu_seconds() - own)) / seconds
     if outcome.failed or outcome.finished != len(SPEC.runs()):
         raise RuntimeError(f"the sweep on {workers} workers did not finish every run: {outcome.failed}")
-    return seconds
+    return seconds, others
 
 
 def main(argv=None) -> int:
@@ -54,12 +78,15 @@ def main(argv=None) -> int:
     times = {workers: [] for workers in arguments.workers}
     for round_index in range(arguments.rounds):
         order = arguments.workers if round_index % 2 == 0 else arguments.workers[::-1]
+        others = {}
         for workers in order:
-            times[workers].append(time_sweep(workers))
-        print(f"round {round_index + 1}: " + ", ".join(f"{w} workers {times[w][-1]:.2f} s" for w in arguments.workers)
-              + f"  ({load()})", flush=True)
+            seconds, others[workers] = time_sweep(workers)
+            times[workers].append(seconds)
+        print(f"round {round_index + 1}: " + ", ".join(
+            f"{w} workers {times[w][-1]:.2f} s" + ("" if others[w] is None else f" (other jobs: {others[w]:.2f} cores)")
+            for w in arguments.workers), flush=True)
     base = statistics.median(times[arguments.workers[0]])
-    print("\n| workers | median (s) | range (s) | / median on " + f"{arguments.workers[0]} |")
+    print(f"\n| workers | median (s) | range (s) | / median on {arguments.workers[0]} |")
     print("| --- | --- | --- | --- |")
     for workers, measured in times.items():
         median = statistics.median(measured)

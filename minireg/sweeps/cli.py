@@ -94,14 +94,10 @@ def _spec_from(experiment, values: dict) -> SweepSpec:
     grid = parse_grid(experiment.name, values.pop("grid"))
     seeds = values.pop("seeds")
     threads_per_run = values.pop("threads_per_run")
-    options = {name: values.pop(name) for name in list(values) if name in experiment_option_names(experiment)}
+    fields = {name for name, _, _, _ in config_fields(experiment.config_class)}
+    options = {name: values.pop(name) for name in list(values) if name in fields}
     return SweepSpec(experiment=experiment.name, grid=grid, seeds=[] if seeds is None else parse_seeds(seeds),
                      options=options, threads_per_run=threads_per_run)
-
-
-def experiment_option_names(experiment) -> set:
-    """The names of the experiment's config fields."""
-    return {name for name, _, _, _ in config_fields(experiment.config_class)}
 
 
 def main(argv=None) -> int:
@@ -128,7 +124,7 @@ def main(argv=None) -> int:
         values = vars(parser.parse_args(argv[1:]))
         try:
             spec = _spec_from(EXPERIMENTS[argv[0]], values)
-        except (SweepError, ValueError) as error:
+        except SweepError as error:
             parser.error(str(error))
         folder = values.pop("folder")
     try:
