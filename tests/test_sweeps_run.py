@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from minireg import sweeps
 from minireg.sweeps import SweepError, SweepSpec, cli, run_sweep
 from minireg.sweeps.runner import make_backend
 
@@ -51,9 +52,8 @@ def numbers(folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def on_two_processes(tmp_path_factory):
     """SPEC swept on 2 local worker processes (what the other sweeps are compared with)."""
-    outcome = run_sweep(SPEC, folder=tmp_path_factory.mktemp("local") / "sweep", workers=2, progress=False,
-                        metrics=METRICS)
-    return outcome
+    return sweeps.sweep(NAME, grid={"lr": [0.01, 0.02]}, seeds=range(2), options=TINY, workers=2, progress=False,
+                        folder=tmp_path_factory.mktemp("local") / "sweep", metrics=METRICS)
 
 
 def test_two_local_processes_run_every_point_and_summarize(on_two_processes):
@@ -89,6 +89,11 @@ def test_a_refused_value_fails_its_runs_only_and_the_rest_equal_a_sweep_elsewher
     # one worker here, two there: the same bits
     mine, theirs = numbers(folder), numbers(on_two_processes.folder)
     assert mine and all(mine[key] == theirs[key] for key in mine)
+    # the same command again: the finished run is kept, the failed one is tried again
+    assert cli.main(["early-stopping-synthetic", "--grid", "lr=0.01,-1", "--seeds", "0", *TINY_ARGS, "--no-bar",
+                     "--folder", str(folder), "--metrics", *METRICS]) == 1
+    assert "1 of 2 runs finished (1 before this call), 1 failed" in capsys.readouterr().out
+    assert numbers(folder) == mine
 
 
 def test_a_killed_sweep_resumes_without_redoing_its_finished_runs(on_two_processes, tmp_path):
@@ -108,7 +113,9 @@ def test_a_killed_sweep_resumes_without_redoing_its_finished_runs(on_two_process
     done = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in folder.glob("*/seed=*/results.json")}
     assert 2 <= len(done) < 4
 
-    done_again = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=300)
+    resume = [sys.executable, "-m", "minireg.sweeps", "--resume", str(folder), "--workers", "2", "--no-bar",
+              "--metrics", *METRICS]
+    done_again = subprocess.run(resume, env=environment(), capture_output=True, text=True, timeout=300)
     assert done_again.returncode == 0, done_again.stderr
     assert f"4 of 4 runs finished ({len(done)} before this call), 0 failed, 0 missing" in done_again.stdout
     assert {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in done} == done
