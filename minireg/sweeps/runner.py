@@ -29,10 +29,10 @@ from tqdm import tqdm
 
 from minireg import io
 from minireg.checks import check_int, check_number
-from minireg.experiments.base import new_run_folder
+from minireg.experiments.base import RESULTS_FILE, new_run_folder
 from minireg.sweeps.grid import SweepError, SweepSpec
 from minireg.sweeps.local import LocalProcesses
-from minireg.sweeps.summary import RESULTS_FILE, write_summary
+from minireg.sweeps.summary import write_summary
 from minireg.sweeps.worker import ERROR_FILE, Job
 
 SPEC_FILE = "sweep.json"

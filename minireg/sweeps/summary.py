@@ -31,12 +31,11 @@ import statistics
 from pathlib import Path
 
 from minireg import io
-from minireg.experiments.base import PLOTS_SKIPPED, format_number, markdown_table, plotting_available
+from minireg.experiments.base import PLOTS_SKIPPED, RESULTS_FILE, format_number, markdown_table, plotting_available
 from minireg.sweeps.grid import SweepSpec
 from minireg.sweeps.worker import ERROR_FILE
 
 SUMMARY_MARKDOWN, SUMMARY_CSV, SUMMARY_JSON, PLOTS_FOLDER = "summary.md", "summary.csv", "summary.json", "plots"
-RESULTS_FILE = "results.json"
 
 
 def flat_metrics(results, prefix: str = "") -> dict:
@@ -75,34 +74,31 @@ def collect(folder, spec: SweepSpec, metrics=None) -> dict:
         Glob patterns (``"test.*"``) of the metrics to keep; all by default.
     """
     folder = Path(folder)
-    points, failed, missing, names = [], [], [], {}
-    for point, values in spec.points():
-        entry = {"point": point, "values": values, "finished": [], "failed": [], "missing": [], "metrics": {}}
-        by_seed = {}
-        for seed in spec.seeds or [None]:
-            run = Path(point) if seed is None else Path(point) / f"seed={seed}"
-            if (folder / run / RESULTS_FILE).is_file():
-                document = json.loads((folder / run / RESULTS_FILE).read_text(encoding="utf-8"))
-                by_seed[seed] = flat_metrics(document["results"])
-                names.update(dict.fromkeys(by_seed[seed]))
-                entry["finished"].append(seed)
-            elif (folder / run / ERROR_FILE).is_file():
-                entry["failed"].append(seed)
-                failed.append({"run": run.as_posix(), "error": _error_line(folder / run / ERROR_FILE)})
-            else:
-                entry["missing"].append(seed)
-                missing.append(run.as_posix())
-        entry["by_seed"] = by_seed
-        points.append(entry)
+    points = {point: {"point": point, "values": values, "finished": [], "failed": [], "missing": []}
+              for point, values in spec.points()}
+    by_seed = {point: {} for point in points}  # {point: {seed: {metric: value}}}
+    failed, missing, names = [], [], {}
+    runs = spec.runs()
+    for run in runs:
+        entry, path = points[run.point], folder / run.folder
+        if (path / RESULTS_FILE).is_file():
+            metrics_of_run = flat_metrics(json.loads((path / RESULTS_FILE).read_text(encoding="utf-8"))["results"])
+            by_seed[run.point][run.seed] = metrics_of_run
+            names.update(dict.fromkeys(metrics_of_run))
+            entry["finished"].append(run.seed)
+        elif (path / ERROR_FILE).is_file():
+            entry["failed"].append(run.seed)
+            failed.append({"run": run.folder, "error": _error_line(path / ERROR_FILE)})
+        else:
+            entry["missing"].append(run.seed)
+            missing.append(run.folder)
     chosen = [name for name in names if metrics is None or any(fnmatch.fnmatchcase(name, p) for p in metrics)]
-    for entry in points:
-        by_seed = entry.pop("by_seed")
-        entry["metrics"] = {name: _statistics([by_seed[seed].get(name) for seed in entry["finished"]])
+    for point, entry in points.items():
+        entry["metrics"] = {name: _statistics([by_seed[point][seed].get(name) for seed in entry["finished"]])
                             for name in chosen}
-    n_runs = len(points) * len(spec.seeds or [None])
-    return {**spec.to_json(), "metric_names": chosen, "points": points, "failed": failed, "missing": missing,
-            "counts": {"runs": n_runs, "finished": n_runs - len(failed) - len(missing),
-                       "failed": len(failed), "missing": len(missing)}}
+    return {**spec.to_json(), "metric_names": chosen, "points": list(points.values()), "failed": failed,
+            "missing": missing, "counts": {"runs": len(runs), "finished": len(runs) - len(failed) - len(missing),
+                                           "failed": len(failed), "missing": len(missing)}}
 
 
 def _point_label(values: dict) -> str:
