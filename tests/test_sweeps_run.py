@@ -1,5 +1,7 @@
 """Sweeps that run: local processes, resume after a kill, failures, and a real Dask cluster
 on 127.0.0.1 (a scheduler and two workers started as subprocesses), all with the same numbers."""
+import concurrent.futures
+import io
 import json
 import os
 import signal
@@ -7,13 +9,16 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
 from minireg import sweeps
-from minireg.sweeps import SweepError, SweepSpec, cli, run_sweep
+from minireg.sweeps import SweepError, SweepSpec, cli, run_sweep, runner
+from minireg.sweeps.local import LocalProcesses
 from minireg.sweeps.runner import make_backend
+from minireg.sweeps.worker import Job
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "early-stopping-synthetic"
@@ -215,3 +220,65 @@ def test_without_dask_local_processes_work_and_a_scheduler_says_how_to_install_i
                                                  "print('dask' in sys.modules, 'distributed' in sys.modules)"],
                           env=environment(), capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False False", done.stderr
+
+
+def exit_when_told(job):
+    """A job function for a worker process: dies on lr=-1, as a worker killed for memory would."""
+    if job.config["lr"] == -1.0:
+        os._exit(3)
+    return {"ok": True, "error": None, "files": {"results.json": b'{"results": {}}'}}
+
+
+def test_a_dead_worker_process_fails_its_run_and_a_new_pool_runs_the_rest():
+    backend = LocalProcesses(1, function=exit_when_told)
+    try:
+        dying = backend.submit(Job(NAME, {"lr": -1.0}, 1))
+        assert backend.wait([dying], 60) == [dying]
+        with pytest.raises(BrokenProcessPool):
+            backend.result(dying)
+        after = backend.submit(Job(NAME, {"lr": 0.1}, 1))
+        assert backend.wait([after], 60) == [after] and backend.result(after)["ok"]
+    finally:
+        backend.close()
+
+
+class DyingBackend:
+    """In-process stand-in for a pool whose worker dies on lr=-1 (what the driver sees)."""
+
+    description = "a stand-in"
+
+    def __init__(self):
+        self.closed_now = None
+
+    def slots(self):
+        return 2
+
+    def submit(self, job):
+        future = concurrent.futures.Future()
+        if job.config["lr"] == -1.0:
+            future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+        else:
+            future.set_result({"ok": True, "error": None, "files": {"results.json": b'{"results": {"x": 1}}'}})
+        return future
+
+    def wait(self, futures, timeout):
+        return [future for future in futures if future.done()]
+
+    def result(self, future):
+        return future.result()
+
+    def close(self, now=False):
+        self.closed_now = now
+
+
+def test_a_run_whose_worker_died_is_reported_failed_and_the_others_finish(tmp_path, monkeypatch):
+    backend = DyingBackend()
+    monkeypatch.setattr(runner, "make_backend", lambda *args: backend)
+    out = io.StringIO()
+    outcome = run_sweep(SweepSpec(NAME, grid={"lr": [0.1, -1.0, 0.2]}, seeds=[], options={}), folder=tmp_path / "s",
+                        out=out)
+    message = "the worker running it stopped: BrokenProcessPool: a child process terminated abruptly"
+    assert outcome.failed == {"01_lr=-1.0": message}
+    assert outcome.finished == 2 and backend.closed_now is False
+    assert (tmp_path / "s" / "01_lr=-1.0" / "error.txt").read_text() == message + "\n"
+    assert f"failed: 01_lr=-1.0: {message}" in out.getvalue()

@@ -20,10 +20,14 @@ from minireg.sweeps.worker import run_job
 
 class LocalProcesses:
     """``workers`` local processes, with the interface the sweep's driver uses
-    (``slots``, ``submit``, ``wait``, ``result``, ``close``, ``description``)."""
+    (``slots``, ``submit``, ``wait``, ``result``, ``close``, ``description``).
 
-    def __init__(self, workers: int):
-        self.workers = workers
+    ``function`` is what a worker calls with each job (a module-level function, so that
+    the worker processes can import it): :func:`~minireg.sweeps.worker.run_job`.
+    """
+
+    def __init__(self, workers: int, function=run_job):
+        self.workers, self.function = workers, function
         self.description = f"{workers} local process{'es' if workers > 1 else ''}"
         self._pool = None
 
@@ -36,15 +40,15 @@ class LocalProcesses:
         return self.workers
 
     def submit(self, job):
-        """Start ``run_job(job)`` on a worker; return its future."""
+        """Start ``function(job)`` on a worker; return its future."""
         if self._pool is None:
             self._pool = self._new_pool()
         try:
-            return self._pool.submit(run_job, job)
+            return self._pool.submit(self.function, job)
         except BrokenProcessPool:  # a worker died earlier: the runs left get a new pool
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
-            return self._pool.submit(run_job, job)
+            return self._pool.submit(self.function, job)
 
     @staticmethod
     def wait(futures, timeout: float) -> list:
@@ -54,7 +58,7 @@ class LocalProcesses:
 
     @staticmethod
     def result(future) -> dict:
-        """What ``run_job`` returned (raises if the worker process died)."""
+        """What ``function`` returned (raises BrokenProcessPool if the worker process died)."""
         return future.result()
 
     def close(self, now: bool = False) -> None:
