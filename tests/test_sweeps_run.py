@@ -171,8 +171,8 @@ def test_a_dask_cluster_of_two_workers_gives_the_same_bits_as_local_processes(da
     outcome = run_sweep(SPEC, folder=tmp_path / "sweep", scheduler=dask_cluster, progress=False, metrics=METRICS)
     assert (outcome.finished, outcome.failed) == (4, {})
     assert numbers(outcome.folder) == numbers(on_two_processes.folder)
-    hosts = {json.loads(path.read_text())["blas_threads"] for path in outcome.folder.glob("*/seed=*/worker.json")}
-    assert hosts == {1}
+    threads = {json.loads(path.read_text())["blas_threads"] for path in outcome.folder.glob("*/seed=*/worker.json")}
+    assert threads == {1}
     assert (outcome.folder / "summary.md").read_text() == (on_two_processes.folder / "summary.md").read_text()
 
 
