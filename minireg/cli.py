@@ -7,6 +7,7 @@
     minireg run NAME --help                       its options, with defaults
     minireg resume runs/NAME/<time>               continue an interrupted run
     minireg catalog [WORD]                        the map of the chapter: where each technique lives
+    minireg sweep NAME --grid OPTION=V1,V2 ...    many runs over a grid and seeds (minireg.sweeps)
     minireg --version
 
 The options of ``run`` are the fields of the experiment's config dataclass
@@ -39,6 +40,7 @@ import textwrap
 from pathlib import Path
 
 from minireg import __version__, catalog
+from minireg.sweeps import cli as sweeps_cli
 from minireg.datasets.download import DownloadError
 from minireg.datasets.files import CorruptDataError
 from minireg.experiments import EXPERIMENTS
@@ -53,6 +55,9 @@ USAGE = """\
   minireg resume runs/NAME/<time>        continue a run that was interrupted (Ctrl-C)
   minireg catalog [WORD]                 every technique of the sources that mentions WORD: its
                                          sections, code, test, docs and example
+  minireg sweep NAME --grid OPTION=V1,V2 [--seeds 0-4] [--workers N | --scheduler ADDRESS]
+                                         a run at every point of a grid, for every seed; see
+                                         `minireg sweep --help`
 """
 
 USAGE_ERROR, RUN_FAILED, INTERRUPTED = 2, 1, 130
@@ -272,6 +277,10 @@ def _main_parser() -> argparse.ArgumentParser:
                     "WORD): its sections of Deep Learning ch. 7 (draft and published), the file and name "
                     "where it lives, its test, its docs section and the example or experiment that shows it.")
     catalog_parser.add_argument("word", nargs="?", help="a word to look for, e.g. dropout, L2, prox, 7.7, P3")
+    sweep_parser = commands.add_parser("sweep", help="many runs: minireg sweep NAME --grid OPTION=V1,V2 ...",
+                                       add_help=False)
+    sweep_parser.add_argument("arguments", nargs=argparse.REMAINDER,
+                              help="see `minireg sweep --help` (minireg.sweeps.cli)")
     return parser
 
 
@@ -291,6 +300,11 @@ def _dispatch(argv) -> int:
         if unknown:
             parser.error(f"`minireg catalog` takes one word at most, got also {' '.join(unknown)}")
         return _catalog(arguments.word, sys.stdout)
+    if arguments.command == "sweep":
+        try:
+            return sweeps_cli.main(list(arguments.arguments) + list(unknown))
+        except SystemExit as done:           # its parser's --help and one-line errors end this way
+            return done.code if isinstance(done.code, int) else USAGE_ERROR
     if arguments.command == "resume":
         if unknown:
             parser.error(f"`minireg resume` takes only the run folder (the options are the saved ones, in its "

@@ -121,3 +121,11 @@ def test_every_config_field_becomes_an_option():
         defaults = vars(parser.parse_args([]))
         for name, kind, default, help_text in fields:
             assert defaults[name] == default and isinstance(default, kind) and help_text
+
+
+def test_minireg_sweep_is_the_sweeps_command(capsys, tmp_path):
+    assert cli.main(["sweep", "early-stopping-synthetic", "--grid", "lr=0.005", "--grid", "nope=1",
+                     "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--grid: unknown option 'nope'" in err[0]
+    assert not any(tmp_path.iterdir())
