@@ -33,6 +33,17 @@ USAGE = """\
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """Exact option names; a bad argument is a :class:`SweepError`, printed as one line
+    (not argparse's usage block)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_abbrev=False, **kwargs)
+
+    def error(self, message):
+        raise SweepError(f"{message} (see {self.prog} --help)")
+
+
 def _where_options(parser: argparse.ArgumentParser) -> None:
     """The options that say where and how the runs go (not part of the sweep's spec)."""
     parser.add_argument("--workers", type=int, default=1, metavar="N",
@@ -50,8 +61,8 @@ def _where_options(parser: argparse.ArgumentParser) -> None:
 
 def sweep_parser(experiment) -> argparse.ArgumentParser:
     """The parser of ``minireg sweep NAME``: the sweep's options and the experiment's."""
-    parser = argparse.ArgumentParser(
-        prog=f"minireg sweep {experiment.name}", allow_abbrev=False,
+    parser = _Parser(
+        prog=f"minireg sweep {experiment.name}",
         description=f"Run {experiment.name} ({experiment.description}) at every point of a grid, for every "
                     "seed, and summarize each metric as mean ± std over the seeds.",
         epilog="Every run uses --threads-per-run BLAS threads wherever it runs, so that the numbers do not "
@@ -81,8 +92,8 @@ def sweep_parser(experiment) -> argparse.ArgumentParser:
 
 def resume_parser() -> argparse.ArgumentParser:
     """The parser of ``minireg sweep --resume FOLDER``."""
-    parser = argparse.ArgumentParser(prog="minireg sweep --resume", allow_abbrev=False,
-                                     description="Finish an interrupted sweep: the runs not finished (or failed) "
+    parser = _Parser(prog="minireg sweep --resume",
+                     description="Finish an interrupted sweep: the runs not finished (or failed) "
                                                  "run again, with the spec saved in FOLDER/sweep.json.")
     parser.add_argument("--resume", dest="folder", required=True, metavar="FOLDER", help="the sweep folder")
     _where_options(parser)
@@ -106,27 +117,21 @@ def main(argv=None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         sys.stdout.write("usage:\n" + USAGE + "\nexperiments: " + ", ".join(EXPERIMENTS) + "\n")
         return 0 if argv else 2
-    if argv[0] == "--resume" or argv[0].startswith("--resume="):
-        parser = resume_parser()
-        values = vars(parser.parse_args(argv))
-        try:
+    try:
+        if argv[0] == "--resume" or argv[0].startswith("--resume="):
+            values = vars(resume_parser().parse_args(argv))
             spec = read_spec(values["folder"])
-        except SweepError as error:
-            parser.error(str(error))
-        folder = values.pop("folder")
-        values["runs_dir"] = None
-    else:
-        if argv[0] not in EXPERIMENTS:
-            sys.stderr.write(f"minireg sweep: unknown experiment {argv[0]!r}; choose one of: "
-                             f"{', '.join(EXPERIMENTS)}\n")
-            return 2
-        parser = sweep_parser(EXPERIMENTS[argv[0]])
-        values = vars(parser.parse_args(argv[1:]))
-        try:
+            folder = values.pop("folder")
+            values["runs_dir"] = None
+        else:
+            if argv[0] not in EXPERIMENTS:
+                raise SweepError(f"unknown experiment {argv[0]!r}; choose one of: {', '.join(EXPERIMENTS)}")
+            values = vars(sweep_parser(EXPERIMENTS[argv[0]]).parse_args(argv[1:]))
             spec = _spec_from(EXPERIMENTS[argv[0]], values)
-        except SweepError as error:
-            parser.error(str(error))
-        folder = values.pop("folder")
+            folder = values.pop("folder")
+    except SweepError as error:
+        sys.stderr.write(f"minireg sweep: error: {error}\n")
+        return 2
     try:
         check_where(values["workers"], values["scheduler"], values["connect_timeout"])
         folder = prepare_folder(spec, folder, values["runs_dir"])
