@@ -641,6 +641,32 @@ PLOTS_SKIPPED = ("*Plots were skipped: matplotlib is not installed "
                  "(`pip install minireg[plot]` adds it); the tables above hold the same numbers.*\n")
 
 
+def figure_png(path, title: str, xlabel: str, ylabel: str, draw) -> bool:
+    """A PNG of one set of axes drawn by ``draw(axes)``, titled and labelled, written
+    atomically into ``path``; False (and nothing written) when matplotlib is missing."""
+    if not plotting_available():
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(7.5, 4.6), dpi=110)
+    try:
+        draw(axes)
+        axes.set_title(title)
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel(ylabel)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+        figure.tight_layout()
+        buffer = _bytes_io.BytesIO()
+        figure.savefig(buffer, format="png")
+    finally:
+        pyplot.close(figure)
+    io.atomic_write_bytes(os.fspath(path), buffer.getvalue())
+    return True
+
+
 def line_plot(path, curves, title: str, xlabel: str, ylabel: str, vertical_lines=(), points=None,
               log_y: bool = False) -> bool:
     """Draw curves into a PNG file, atomically; return False if matplotlib is missing.
@@ -660,14 +686,7 @@ def line_plot(path, curves, title: str, xlabel: str, ylabel: str, vertical_lines
     log_y : bool
         Logarithmic y axis.
     """
-    if not plotting_available():
-        return False
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(7.5, 4.6), dpi=110)
-    try:
+    def draw(axes):
         for label, (x, y) in curves.items():
             axes.plot(x, y, label=label, linewidth=1.6)
         styles = ("--", ":", "-.")
@@ -679,15 +698,5 @@ def line_plot(path, curves, title: str, xlabel: str, ylabel: str, vertical_lines
             axes.plot([x], [y], "o", markersize=7, color="black", label=label, zorder=3)
         if log_y:
             axes.set_yscale("log")
-        axes.set_title(title)
-        axes.set_xlabel(xlabel)
-        axes.set_ylabel(ylabel)
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
-        figure.tight_layout()
-        buffer = _bytes_io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        pyplot.close(figure)
-    io.atomic_write_bytes(os.fspath(path), buffer.getvalue())
-    return True
+
+    return figure_png(path, title, xlabel, ylabel, draw)

@@ -21,16 +21,15 @@ default, 10,000 examples for 20 epochs.
 """
 from __future__ import annotations
 
-import io as _bytes_io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from minireg import io, losses, nn
+from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, format_number, line_plot,
-                                      markdown_table, option, plotting_available)
+from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, figure_png, format_number, line_plot,
+                                      markdown_table, option)
 from minireg.optim import SGD
 from minireg.regularizers import L1, L2, MaxNorm, ProxL1
 from minireg.regularizers.constraints import unit_norms
@@ -164,31 +163,6 @@ def run(config: WeightPenaltiesConfig, progress=None) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def _figure(path, title: str, xlabel: str, ylabel: str, draw) -> bool:
-    """A PNG drawn by ``draw(axes)``, written atomically; False when matplotlib is missing."""
-    if not plotting_available():
-        return False
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(7.5, 4.6), dpi=110)
-    try:
-        draw(axes)
-        axes.set_title(title)
-        axes.set_xlabel(xlabel)
-        axes.set_ylabel(ylabel)
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
-        figure.tight_layout()
-        buffer = _bytes_io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        pyplot.close(figure)
-    io.atomic_write_bytes(path, buffer.getvalue())
-    return True
-
-
 def _best(rows):
     """The row of the smallest validation error (the choice of α)."""
     return min(rows, key=lambda row: row["val_error"])
@@ -231,7 +205,7 @@ def report(document: dict, folder) -> str:
             axes.semilogx([r["alpha"] for r in rows], [100 * r["test_error"] for r in rows], "o-", label=family)
         axes.axhline(100 * none["test_error"], color="0.35", linestyle="--", label="no regularizer")
 
-    plots.append(_figure(folder / "error_vs_alpha.png", "MNIST test error against α (784-300-10)", "α",
+    plots.append(figure_png(folder / "error_vs_alpha.png", "MNIST test error against α (784-300-10)", "α",
                          "test error (%)", error_curves))
     if plots[-1]:
         lines += ["", "![test error against alpha](error_vs_alpha.png)"]
@@ -265,7 +239,7 @@ def report(document: dict, folder) -> str:
             axes.stairs(counts, np.array(histogram["edges"]), label=label, linewidth=1.4)
         axes.set_yscale("log")
 
-    plots.append(_figure(folder / "weight_histograms.png", "First-layer weights on MNIST (zeros and near-zeros fill "
+    plots.append(figure_png(folder / "weight_histograms.png", "First-layer weights on MNIST (zeros and near-zeros fill "
                          "the middle bin)", "weight", "count (log scale)", draw_histograms))
     if plots[-1]:
         lines += ["![weight histograms](weight_histograms.png)", ""]

@@ -319,10 +319,11 @@ class ProximalRegularizer(Regularizer):
     def apply(self, eta: float) -> None:
         """Apply the prox with step size ``eta`` to every selected parameter, in place."""
         for _, w, c in self.selected:
-            self.prox(w.data, eta * c)
-            w._bump_version()
+            self.prox(w, eta * c)
+            w._bump_version()            # a graph that saved the old values is stale
 
-    def prox(self, w: np.ndarray, eta: float) -> None:
+    def prox(self, w, eta: float) -> None:
+        """Replace ``w.data`` by prox_{eta R}(w.data), in place (``w`` is the Parameter)."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -341,7 +342,7 @@ class ProxL1(ProximalRegularizer):
         self.alpha = check_number(alpha, "alpha", minimum=0.0)
 
     def prox(self, w, eta):
-        prox_l1(w, self.alpha, eta, out=w)
+        prox_l1(w.data, self.alpha, eta, out=w.data)
 
 
 class ProxGroupLasso(ProximalRegularizer):
@@ -354,7 +355,7 @@ class ProxGroupLasso(ProximalRegularizer):
         self.alpha = check_number(alpha, "alpha", minimum=0.0)
 
     def prox(self, w, eta):
-        prox_group_lasso(w, self.alpha, eta, out=w)
+        prox_group_lasso(w.data, self.alpha, eta, out=w.data)
 
 
 def _rows_p(p, n_rows: int, name: str) -> int:
@@ -367,7 +368,31 @@ def _rows_p(p, n_rows: int, name: str) -> int:
     return int(p)
 
 
-class ProxGrOWL(ProximalRegularizer):
+class _OrderedWeighted(ProximalRegularizer):
+    """What OWL and GrOWL share: Λ1, Λ2 and p of GrOWL's eq. (9), made into one weight
+    vector λ per selected parameter when the trainer is built (:meth:`groups` says how
+    many entries or rows λ weighs)."""
+
+    def __init__(self, lambda1, lambda2, p, params, every):
+        super().__init__(params, every)
+        self.lambda1 = check_number(lambda1, "lambda1", minimum=0.0)
+        self.lambda2 = check_number(lambda2, "lambda2", minimum=0.0)
+        if isinstance(p, (float, np.floating)):
+            check_number(p, "p", minimum=0.0, maximum=1.0, include_minimum=False)
+        self.p = p
+
+    def groups(self, name: str, w) -> int:
+        raise NotImplementedError
+
+    def attach(self, model):
+        super().attach(model)
+        self._lam = {}
+        for name, w, _ in self.selected:
+            n = self.groups(name, w)
+            self._lam[id(w)] = growl_weights(n, self.lambda1, self.lambda2, _rows_p(self.p, n, "p"))
+
+
+class ProxGrOWL(_OrderedWeighted):
     r"""GrOWL on rows with the weights of eq. (9): sparsity and tying of correlated inputs.
 
     :math:`R(W) = \sum_i \lambda_i \lVert w_{[i]} \rVert_2`, rows sorted by norm, with
@@ -386,27 +411,16 @@ class ProxGrOWL(ProximalRegularizer):
     """
 
     def __init__(self, lambda1, lambda2, p=0.5, params=None, every="step"):
-        super().__init__(params, every)
-        self.lambda1 = check_number(lambda1, "lambda1", minimum=0.0)
-        self.lambda2 = check_number(lambda2, "lambda2", minimum=0.0)
-        if isinstance(p, (float, np.floating)):
-            check_number(p, "p", minimum=0.0, maximum=1.0, include_minimum=False)
-        self.p = p
+        super().__init__(lambda1, lambda2, p, params, every)
 
-    def attach(self, model):
-        super().attach(model)
-        self._lam = {}
-        for name, w, _ in self.selected:
-            if w.ndim not in (2, 4):
-                raise ValueError(f"{type(self).__name__} acts on rows of dense or conv weights; "
-                                 f"{name!r} has shape {w.shape}")
-            n_rows = w.shape[0]
-            self._lam[id(w)] = growl_weights(n_rows, self.lambda1, self.lambda2, _rows_p(self.p, n_rows, "p"))
+    def groups(self, name, w):
+        if w.ndim not in (2, 4):
+            raise ValueError(f"{type(self).__name__} acts on rows of dense or conv weights; "
+                             f"{name!r} has shape {w.shape}")
+        return w.shape[0]
 
-    def apply(self, eta):
-        for _, w, c in self.selected:
-            prox_growl(w.data, self._lam[id(w)], eta * c, out=w.data)
-            w._bump_version()
+    def prox(self, w, eta):
+        prox_growl(w.data, self._lam[id(w)], eta, out=w.data)
 
 
 class ProxOSCAR(ProxGrOWL):
@@ -417,7 +431,7 @@ class ProxOSCAR(ProxGrOWL):
         super().__init__(lambda1, lambda2, p=1.0, params=params, every=every)
 
 
-class ProxOWL(ProximalRegularizer):
+class ProxOWL(_OrderedWeighted):
     r"""OWL (SLOPE) on a flattened weight: :math:`R(w) = \sum_i \lambda_i |w|_{[i]}` over its
     entries, with the weights of GrOWL's eq. (9) for :math:`n` = the number of entries
     (GrOWL, Appendix A, Algorithm 2: sort, PAVA, unsort).
@@ -432,19 +446,10 @@ class ProxOWL(ProximalRegularizer):
     """
 
     def __init__(self, lambda1, lambda2, p=1.0, params=None, every="step"):
-        super().__init__(params, every)
-        self.lambda1 = check_number(lambda1, "lambda1", minimum=0.0)
-        self.lambda2 = check_number(lambda2, "lambda2", minimum=0.0)
-        if isinstance(p, (float, np.floating)):
-            check_number(p, "p", minimum=0.0, maximum=1.0, include_minimum=False)
-        self.p = p
+        super().__init__(lambda1, lambda2, p, params, every)
 
-    def attach(self, model):
-        super().attach(model)
-        self._lam = {id(w): growl_weights(w.size, self.lambda1, self.lambda2, _rows_p(self.p, w.size, "p"))
-                     for _, w, _ in self.selected}
+    def groups(self, name, w):
+        return w.size
 
-    def apply(self, eta):
-        for _, w, c in self.selected:
-            prox_owl(w.data, self._lam[id(w)], eta * c, out=w.data)
-            w._bump_version()
+    def prox(self, w, eta):
+        prox_owl(w.data, self._lam[id(w)], eta, out=w.data)
