@@ -29,7 +29,7 @@ import numpy as np
 from minireg import functional as F
 from minireg import kernels as _kernels
 from minireg import threads as _threads
-from minireg.tensor import Tensor, is_grad_enabled
+from minireg.tensor import Tensor, is_grad_enabled, needs_grad
 
 # conv2d goes through the batch a few images at a time: the unfolded rows of one chunk
 # (and the matrix products made from them) stay in the CPU's cache between the unfolding
@@ -124,9 +124,9 @@ def _conv2d_backward_in_tensor_ops(g, x, weight, geometry):
     g2d = F.reshape(F.transpose(g, (1, 0, 2, 3)), (out_channels, -1))  # (OC, N*OH*OW)
     weight_rows = F.reshape(F.transpose(weight, (1, 0, 2, 3)), (out_channels, -1))
     grad_x = F.col2im(F.matmul(F.transpose(weight_rows), g2d), x.shape, kernel, stride, padding) \
-        if x.requires_grad else None
+        if needs_grad(x) else None
     grad_weight = None
-    if weight.requires_grad:
+    if needs_grad(weight):
         grad_rows = F.matmul(g2d, F.transpose(F.im2col(x, kernel, stride, padding)))  # (OC, C*KH*KW)
         grad_weight = F.transpose(F.reshape(grad_rows, (out_channels, in_channels) + kernel), (1, 0, 2, 3))
     return grad_x, grad_weight
@@ -234,19 +234,20 @@ def _conv2d_backward_in_arrays(g, x, weight, geometry):
     _, _, height, width = x.shape
     window, pixels = kh * kw * in_channels, out_h * out_w
     chunks = _batch_chunks(n_batch, pixels * window * g.dtype.itemsize)
-    if weight.requires_grad:
+    need_x, need_weight = needs_grad(x), needs_grad(weight)
+    if need_weight:
         grad_terms = np.empty((len(chunks), window, out_channels), dtype=g.dtype)
-    if x.requires_grad:
+    if need_x:
         weight_matrix_t = weight.data.transpose(1, 2, 3, 0).reshape(out_channels, window)  # W_matrix^T
         grad_x = np.empty(x.shape, dtype=g.dtype)
 
     def backward_chunk(i):
         start, stop = chunks[i]
         g_pixels = np.ascontiguousarray(g[start:stop].transpose(0, 2, 3, 1)).reshape(-1, out_channels)
-        if weight.requires_grad:
+        if need_weight:
             rows = _im2row(_padded_nhwc(x.data[start:stop], (ph, pw)), kernel, stride)
             np.matmul(rows.T, g_pixels, out=grad_terms[i])
-        if x.requires_grad:
+        if need_x:
             padded_shape = (stop - start, height + 2 * ph, width + 2 * pw, in_channels)
             grad_x_padded = _row2im(g_pixels @ weight_matrix_t, padded_shape, kernel, stride)
             inside = grad_x_padded[:, ph:ph + height, pw:pw + width, :]
@@ -254,8 +255,8 @@ def _conv2d_backward_in_arrays(g, x, weight, geometry):
 
     _threads.run_chunks(backward_chunk, len(chunks), _threads.blas_threads())
     grad_weight = None
-    if weight.requires_grad:
+    if need_weight:
         grad_matrix = grad_terms.sum(axis=0)  # (KH*KW*C, OC), rows (ky, kx, c)
         grad_weight = Tensor(np.ascontiguousarray(
             grad_matrix.reshape(kh, kw, in_channels, out_channels).transpose(2, 3, 0, 1)))
-    return (Tensor(grad_x) if x.requires_grad else None), grad_weight
+    return (Tensor(grad_x) if need_x else None), grad_weight

@@ -22,7 +22,7 @@ import numpy as np
 from minireg import kernels as _kernels
 from minireg.checks import FLOAT_DTYPES, check_int, check_number, check_pair
 from minireg.conv_fast import conv2d  # noqa: F401  (an op of this module, kept apart: it is written for speed)
-from minireg.tensor import Tensor, _check_dtype
+from minireg.tensor import Tensor, _check_dtype, needs_grad
 
 # ---------------------------------------------------------------------------------------
 # Helpers: operands, broadcasting
@@ -122,8 +122,8 @@ def add(a, b) -> Tensor:
     a, b = _operands(a, b, "add")
 
     def backward(g, out):
-        return (sum_to_shape(g, a.shape) if a.requires_grad else None,
-                sum_to_shape(g, b.shape) if b.requires_grad else None)
+        return (sum_to_shape(g, a.shape) if needs_grad(a) else None,
+                sum_to_shape(g, b.shape) if needs_grad(b) else None)
 
     return Tensor.from_op(_broadcast("add", np.add, a, b), (a, b), backward)
 
@@ -133,8 +133,8 @@ def sub(a, b) -> Tensor:
     a, b = _operands(a, b, "sub")
 
     def backward(g, out):
-        return (sum_to_shape(g, a.shape) if a.requires_grad else None,
-                sum_to_shape(neg(g), b.shape) if b.requires_grad else None)
+        return (sum_to_shape(g, a.shape) if needs_grad(a) else None,
+                sum_to_shape(neg(g), b.shape) if needs_grad(b) else None)
 
     return Tensor.from_op(_broadcast("sub", np.subtract, a, b), (a, b), backward)
 
@@ -144,8 +144,8 @@ def mul(a, b) -> Tensor:
     a, b = _operands(a, b, "mul")
 
     def backward(g, out):
-        return (sum_to_shape(g * b, a.shape) if a.requires_grad else None,
-                sum_to_shape(g * a, b.shape) if b.requires_grad else None)
+        return (sum_to_shape(g * b, a.shape) if needs_grad(a) else None,
+                sum_to_shape(g * a, b.shape) if needs_grad(b) else None)
 
     return Tensor.from_op(_broadcast("mul", np.multiply, a, b), (a, b), backward)
 
@@ -155,8 +155,8 @@ def div(a, b) -> Tensor:
     a, b = _operands(a, b, "div")
 
     def backward(g, out):
-        return (sum_to_shape(g / b, a.shape) if a.requires_grad else None,
-                sum_to_shape(neg(g) * a / (b * b), b.shape) if b.requires_grad else None)
+        return (sum_to_shape(g / b, a.shape) if needs_grad(a) else None,
+                sum_to_shape(neg(g) * a / (b * b), b.shape) if needs_grad(b) else None)
 
     return Tensor.from_op(_broadcast("div", np.divide, a, b), (a, b), backward)
 
@@ -203,8 +203,8 @@ def _power_of_tensors(x, p) -> Tensor:
         return where(mask, 1.0, x) if mask.any() else x
 
     def backward(g, out):
-        grad_x = sum_to_shape(g * p * power(one_where(slope_at_zero), p - 1.0), x.shape) if x.requires_grad else None
-        grad_p = sum_to_shape(g * out * log(one_where(log_at_zero)), p.shape) if p.requires_grad else None
+        grad_x = sum_to_shape(g * p * power(one_where(slope_at_zero), p - 1.0), x.shape) if needs_grad(x) else None
+        grad_p = sum_to_shape(g * out * log(one_where(log_at_zero)), p.shape) if needs_grad(p) else None
         return grad_x, grad_p
 
     return Tensor.from_op(data, (x, p), backward)
@@ -291,8 +291,8 @@ def maximum(a, b) -> Tensor:
     a_wins = _broadcast("maximum", np.greater_equal, a, b)
 
     def backward(g, out):
-        return (sum_to_shape(g * a_wins, a.shape) if a.requires_grad else None,
-                sum_to_shape(g * ~a_wins, b.shape) if b.requires_grad else None)
+        return (sum_to_shape(g * a_wins, a.shape) if needs_grad(a) else None,
+                sum_to_shape(g * ~a_wins, b.shape) if needs_grad(b) else None)
 
     return Tensor.from_op(_broadcast("maximum", np.maximum, a, b), (a, b), backward)
 
@@ -314,8 +314,8 @@ def where(condition, a, b) -> Tensor:
     a, b = _operands(a, b, "where")
 
     def backward(g, out):
-        return (sum_to_shape(g * condition, a.shape) if a.requires_grad else None,
-                sum_to_shape(g * ~condition, b.shape) if b.requires_grad else None)
+        return (sum_to_shape(g * condition, a.shape) if needs_grad(a) else None,
+                sum_to_shape(g * ~condition, b.shape) if needs_grad(b) else None)
 
     try:
         data = np.where(condition, a.data, b.data)
@@ -614,7 +614,7 @@ def concatenate(tensors, axis=0) -> Tensor:
 
     def backward(g, out):
         lead = (slice(None),) * axis
-        return tuple(getitem(g, lead + (slice(int(lo), int(hi)),)) if t.requires_grad else None
+        return tuple(getitem(g, lead + (slice(int(lo), int(hi)),)) if needs_grad(t) else None
                      for t, lo, hi in zip(tensors, bounds[:-1], bounds[1:]))
 
     return Tensor.from_op(data, tuple(tensors), backward)
@@ -664,8 +664,8 @@ def matmul(a, b) -> Tensor:
         )
 
     def backward(g, out):
-        return (sum_to_shape(matmul(g, swapaxes(b, -1, -2)), a.shape) if a.requires_grad else None,
-                sum_to_shape(matmul(swapaxes(a, -1, -2), g), b.shape) if b.requires_grad else None)
+        return (sum_to_shape(matmul(g, swapaxes(b, -1, -2)), a.shape) if needs_grad(a) else None,
+                sum_to_shape(matmul(swapaxes(a, -1, -2), g), b.shape) if needs_grad(b) else None)
 
     return Tensor.from_op(a.data @ b.data, (a, b), backward)
 
@@ -692,9 +692,9 @@ def linear(x, weight, bias=None) -> Tensor:
         parents = (x, weight, bias)
 
     def backward(g, out):
-        return (matmul(g, transpose(weight)) if x.requires_grad else None,
-                matmul(transpose(x), g) if weight.requires_grad else None,
-                sum(g, axis=0) if bias is not None and bias.requires_grad else None)
+        return (matmul(g, transpose(weight)) if needs_grad(x) else None,
+                matmul(transpose(x), g) if needs_grad(weight) else None,
+                sum(g, axis=0) if bias is not None and needs_grad(bias) else None)
 
     return Tensor.from_op(data, parents, backward)
 

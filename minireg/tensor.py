@@ -34,6 +34,18 @@ DEFAULT_DTYPE = np.float32
 
 _grad_enabled = True
 _in_place_changes = 0  # the clock of Tensor._bump_version
+_leading_to_wanted = None  # during grad(output, inputs): ids of the tensors on a path to inputs
+
+
+def needs_grad(t) -> bool:
+    """Whether a backward function must compute the gradient for its input ``t``.
+
+    ``t.requires_grad``, and, while :func:`grad` asks for the gradients of some tensors
+    only, whether ``t`` lies on a path to one of them: ``grad(loss, [x])`` then does not
+    compute the weights' gradients on the way (as ``torch.autograd.grad`` does not). Every
+    backward function asks this for each of its inputs.
+    """
+    return t.requires_grad and (_leading_to_wanted is None or id(t) in _leading_to_wanted)
 
 
 def is_grad_enabled() -> bool:
@@ -436,12 +448,33 @@ def _backpropagate(root: Tensor, gradient, create_graph: bool, wanted, retain_gr
         raise ValueError(f"backward: gradient has shape {gradient.shape}, the tensor has shape {root.shape}")
 
     wanted_ids = None if wanted is None else {id(t) for t in wanted}
+    order = _topological_order(root)
+    leading = None
+    if wanted_ids is not None:  # the nodes on a path to a wanted tensor (parents come first in order)
+        leading = set()
+        for node in order:
+            if id(node) in wanted_ids or any(id(parent) in leading for parent in node._parents):
+                leading.add(id(node))
     grads = {id(root): gradient}
     found = {}
     release = not (create_graph if retain_graph is None else retain_graph)
     ran = []  # the nodes whose backward ran
+    global _leading_to_wanted
+    outer, _leading_to_wanted = _leading_to_wanted, leading
+    try:
+        _run_backward(order, grads, found, wanted_ids, ran, create_graph)
+    finally:
+        _leading_to_wanted = outer
+    if release:  # only after a pass that succeeded: one that raised leaves the graph as it was
+        for node in ran:
+            node._backward, node._parents = _released_backward, ()
+    return found
+
+
+def _run_backward(order, grads, found, wanted_ids, ran, create_graph) -> None:
+    """The chain rule over ``order`` (parents before children), from the root down."""
     with set_grad_enabled(create_graph):
-        for node in reversed(_topological_order(root)):
+        for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
@@ -456,15 +489,11 @@ def _backpropagate(root: Tensor, gradient, create_graph: bool, wanted, retain_gr
             if node._made_at != _in_place_changes:
                 _check_unchanged(node)
             for parent, parent_grad in zip(node._parents, node._backward(g, node)):
-                if parent_grad is None or not parent.requires_grad:
+                if parent_grad is None or not needs_grad(parent):
                     continue
                 key = id(parent)
                 grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
             ran.append(node)
-    if release:  # only after a pass that succeeded: one that raised leaves the graph as it was
-        for node in ran:
-            node._backward, node._parents = _released_backward, ()
-    return found
 
 
 def grad(output: Tensor, inputs, gradient=None, create_graph: bool = False, allow_unused: bool = False,

@@ -524,3 +524,27 @@ def test_the_builtin_abs_is_the_differentiable_abs():
     assert np.array_equal(abs(x).data, F.abs(x).data)
     abs(x).sum().backward()
     np.testing.assert_array_equal(x.grad.data, np.sign(x.data))
+
+
+def test_grad_computes_only_the_gradients_on_a_path_to_the_inputs_asked_for():
+    from minireg.tensor import needs_grad
+    asked = []
+
+    def spy_mul(a, b):
+        def backward(g, out):
+            asked.append((needs_grad(a), needs_grad(b)))
+            return (g * b if needs_grad(a) else None, g * a if needs_grad(b) else None)
+        return Tensor.from_op(a.data * b.data, (a, b), backward)
+
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    w = Tensor(np.array([3.0, -1.0]), requires_grad=True)
+    gx, = grad(spy_mul(x, w).sum(), [x])                 # the weight's gradient is not computed
+    np.testing.assert_array_equal(gx.data, w.data)
+    assert asked == [(True, False)]
+    spy_mul(x, w).sum().backward()                       # backward wants every leaf
+    assert asked[-1] == (True, True)
+    np.testing.assert_array_equal(w.grad.data, x.data)
+    # and a second-order graph built by grad(..., create_graph=True) still reaches the weight
+    g, = grad((spy_mul(x, w) ** 2).sum(), [x], create_graph=True)
+    (g * g).sum().backward()
+    np.testing.assert_allclose(w.grad.data, x.data + 16 * x.data ** 2 * w.data ** 3)   # x from before, + d/dw Σ4x²w⁴
