@@ -97,7 +97,7 @@ TECHNIQUES = (
       (f"{CON}:MaxNorm", f"{CON}:NormBall"),
       (f"{TPC}::test_max_norm_keeps_every_units_incoming_norm_at_most_c",
        f"{TPC}::test_norm_ball_projects_the_whole_parameter"),
-      ("penalties.md", "Place 5: constraints after the step"),
+      ("constraints.md", "Projections: max-norm and the norm ball"),
       ("examples/plot_max_norm.py", "minireg run weight-penalties")),
     T("C2", "Proximal gradient step θ ← prox_ηR(θ − η∇L), every step or once per epoch", "GR eqs. 5-7, Alg. 1",
       BUILT, None, None, (f"{PROX}:ProximalRegularizer",),
