@@ -33,7 +33,7 @@ dropout rows with the same masks generator. The rows differ only in their regula
 * ``max-norm``: every unit's incoming weight vector projected onto the ball of radius c
   after each update (7.3, published 7.2).
 * ``dropout + L2`` and ``dropout + max-norm``: input units kept with probability 0.8,
-  hidden units with 0.5, the weight scaling rule at test time (7.12, published 7.12).
+  hidden units with 0.5, the weight scaling rule at test time (7.11, published 7.12).
 
 The hyperparameters are options, set once and not tuned (the validation error is
 reported beside the test error; nothing is chosen on the test set). The first claim
