@@ -3,7 +3,7 @@
 An explicit dictionary, so that a reader sees every experiment in one place; each
 entry is an :class:`~minireg.experiments.base.Experiment` (config, run, report).
 """
-from minireg.experiments import dropout_table, early_stopping, weight_penalties
+from minireg.experiments import dropout_table, early_stopping, ensembles, weight_penalties
 from minireg.experiments.base import Experiment
 
 EXPERIMENTS = {
@@ -50,6 +50,18 @@ EXPERIMENTS = {
         config_class=dropout_table.DropoutTableConfig,
         run=dropout_table.run,
         report=dropout_table.report,
+    ),
+    "ensembles": Experiment(
+        name="ensembles",
+        description="Model averaging on MNIST (Deep Learning 7.10-7.11): a seed ensemble and a bagged ensemble "
+                    "(bootstrap resamples) of the same members, their test error against the number of members "
+                    "beside the members' own, the decomposition v/k + (k-1)c/k of the ensemble's squared error, "
+                    "and a dropout network evaluated by weight scaling against Monte-Carlo averaging of sampled "
+                    "sub-networks (arithmetic and geometric means). Needs the MNIST files; --quick takes well "
+                    "under a minute, the default a few minutes.",
+        config_class=ensembles.EnsemblesConfig,
+        run=ensembles.run,
+        report=ensembles.report,
     ),
 }
 

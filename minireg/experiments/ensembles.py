@@ -1,0 +1,234 @@
+"""Ensembles on MNIST: bagging and seed ensembles against single members, and MC dropout.
+
+Deep Learning 7.10 (published 7.11), model averaging, and 7.11 (published 7.12),
+dropout as an approximation of it:
+
+1. **Seed ensemble**: k networks trained on the same data from different initial
+   weights and batch orders; their predicted distributions averaged. The test error of
+   the ensemble of the first j members, for j = 1 ... k, against the members' own errors.
+2. **Bagging** (Breiman 1994): the same k members (the same initial weights and batch
+   seeds as in 1), each trained on a bootstrap resample of the training set instead, so
+   that the two ensembles differ only in their data.
+3. The chapter's decomposition of the ensemble's expected squared error,
+   v/k + (k − 1)c/k, measured from each ensemble's members on the test set.
+4. **Dropout**: one network trained with dropout, evaluated by the weight scaling rule
+   (one pass) and by Monte-Carlo averaging of j sampled sub-networks, with the
+   arithmetic and the renormalized geometric mean (eq. 7.30), against j.
+
+Each training run is one resumable phase (``minireg resume FOLDER``). The test set is
+only reported; nothing is chosen on it. ``--quick`` trains 4 members per ensemble on
+2,000 examples for 5 epochs (well under a minute on 2 cores); the default, 10 members on
+10,000 examples for 15 epochs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.special import log_softmax, softmax
+
+from minireg import losses, nn
+from minireg.datasets import DataLoader, load_mnist
+from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, format_number, line_plot,
+                                      markdown_table, option)
+from minireg.optim import SGD
+from minireg.tensor import Tensor, no_grad
+from minireg.training import Trainer
+from minireg.training.ensembles import bootstrap_indices, ensemble_errors, error_decomposition
+
+MNIST_TRAINING_EXAMPLES = 60000
+
+
+@dataclass
+class EnsemblesConfig(CheckedConfig):
+    """The options of ``minireg run ensembles``."""
+
+    seed: int = option(0, "seed of every random choice (subset, resamples, initializations, batch orders, masks)",
+                       minimum=0)
+    data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache)")
+    quick: bool = option(False, "4 members on 2,000 training examples for 5 epochs, 20 masks (well under a "
+                                "minute), instead of the sizes below")
+    n_train: int = option(10000, "training examples", minimum=1, maximum=MNIST_TRAINING_EXAMPLES)
+    members: int = option(10, "members k of each ensemble", minimum=2)
+    masks: int = option(50, "Monte-Carlo dropout: the largest number of sampled sub-networks", minimum=1)
+    hidden: int = option(256, "hidden units (784-hidden-10, ReLU)", minimum=1)
+    epochs: int = option(15, "epochs of each training run", minimum=1)
+    lr: float = option(0.05, "SGD learning rate", minimum=0.0, include_minimum=False)
+    momentum: float = option(0.9, "SGD momentum", minimum=0.0, maximum=1.0, include_maximum=False)
+    batch_size: int = option(100, "minibatch size", minimum=1)
+    keep_input: float = option(0.8, "dropout's probability of keeping an input unit", minimum=0.0, maximum=1.0,
+                               include_minimum=False)
+    keep_hidden: float = option(0.5, "dropout's probability of keeping a hidden unit", minimum=0.0, maximum=1.0,
+                                include_minimum=False)
+    progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
+
+    @staticmethod
+    def check_together(values, label):
+        root = values["data_root"]
+        if root and not Path(root).expanduser().is_dir():
+            raise FileNotFoundError(f"{label('data_root')} {root} does not exist; give the folder that holds "
+                                    "the MNIST files")
+
+
+def _sizes(config):
+    """``(n_train, members, masks, epochs)`` after ``--quick``."""
+    if config.quick:
+        return 2000, 4, 20, 5
+    return config.n_train, config.members, config.masks, config.epochs
+
+
+def sampled_log_probabilities(model, X, k) -> np.ndarray:
+    """(k, N, classes): the log-softmax of k sub-networks sampled by the model's dropout layers.
+
+    The model is put in ``eval(stochastic=True)`` mode for the k passes, as
+    :func:`minireg.nn.dropout_predict` does, and its modes are restored afterwards.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval(stochastic=True)
+    try:
+        with no_grad():
+            return np.stack([log_softmax(model(Tensor(X)).data.astype(np.float64), axis=1) for _ in range(k)])
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
+def running_mc_errors(log_probabilities, y) -> dict:
+    """The 0-1 error of the arithmetic and of the geometric mean of the first j samples, j = 1 ... k.
+
+    Arithmetic: argmax of Σⱼ p_j. Geometric (Deep Learning eq. 7.30): argmax of
+    Σⱼ log p_j -- the renormalization does not change the argmax.
+    """
+    y = np.asarray(y)[None, :]
+    arithmetic = np.cumsum(np.exp(log_probabilities), axis=0).argmax(axis=2)
+    geometric = np.cumsum(log_probabilities, axis=0).argmax(axis=2)
+    return {"arithmetic": (arithmetic != y).mean(axis=1).tolist(), "geometric": (geometric != y).mean(axis=1).tolist()}
+
+
+def run(config: EnsemblesConfig, progress=None) -> dict:
+    """Train the seed ensemble, the bagged ensemble and the dropout network, one phase each."""
+    n_train, k, masks, epochs = _sizes(config)
+    phases = Phases(progress, total=2 * k + 1, show=config.progress)
+    data_seed, member_seed, resample_seed, dropout_seed = np.random.SeedSequence(config.seed).spawn(4)
+    member_seeds = member_seed.spawn(k)        # member i: (initialization, batch order), shared by both ensembles
+    root = config.data_root or None
+    X, y = load_mnist("train", root=root, flatten=True)
+    X_test, y_test = load_mnist("test", root=root, flatten=True)
+    train = np.random.default_rng(data_seed).permutation(len(X))[:n_train]
+    X, y = X[train], y[train]
+    resample_rng = np.random.default_rng(resample_seed)
+    resamples = [bootstrap_indices(n_train, resample_rng) for _ in range(k)]
+
+    def train_one(name, title, model, chosen, loader_seed):
+        trainer = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=config.lr, momentum=config.momentum))
+        loader = DataLoader(X[chosen], y[chosen], config.batch_size, rng=np.random.default_rng(loader_seed))
+        phases.run(name, title, trainer.fit, loader, epochs=epochs, total_steps=epochs * len(loader))
+        return trainer
+
+    def mlp(init_seed, *dropouts):
+        init_rng = np.random.default_rng(init_seed)
+        return nn.Sequential(*dropouts[:1], nn.Linear(784, config.hidden, rng=init_rng), nn.ReLU(), *dropouts[1:],
+                             nn.Linear(config.hidden, 10, rng=init_rng))
+
+    ensembles = {}
+    for kind in ("seeds", "bagging"):
+        probabilities = []
+        for i, seeds in enumerate(member_seeds):
+            init_seed, loader_seed = seeds.spawn(2)
+            chosen = resamples[i] if kind == "bagging" else np.arange(n_train)
+            trainer = train_one(f"{kind}_{i}", f"{kind} ensemble, member {i + 1} of {k}", mlp(init_seed), chosen,
+                                loader_seed)
+            probabilities.append(softmax(trainer.predict(X_test).astype(np.float64), axis=1))
+        probabilities = np.stack(probabilities)
+        decomposition = error_decomposition(probabilities, np.eye(10)[y_test])
+        ensembles[kind] = {
+            "member_errors": (probabilities.argmax(axis=2) != y_test[None]).mean(axis=1).tolist(),
+            "ensemble_errors": ensemble_errors(probabilities, y_test).tolist(),
+            "decomposition": decomposition,
+            "distinct_fraction": float(np.mean([len(np.unique(r)) / n_train for r in resamples]))
+            if kind == "bagging" else 1.0,
+        }
+
+    init_seed, loader_seed, mask_seed = dropout_seed.spawn(3)
+    mask_rng = np.random.default_rng(mask_seed)
+    model = mlp(init_seed, nn.Dropout(keep=config.keep_input, rng=mask_rng),
+                nn.Dropout(keep=config.keep_hidden, rng=mask_rng))
+    trainer = train_one("dropout", "dropout network", model, np.arange(n_train), loader_seed)
+    weight_scaling = float((trainer.predict(X_test).argmax(axis=1) != y_test).mean())
+    mc = running_mc_errors(sampled_log_probabilities(model, X_test, masks), y_test)
+    return {"data": "MNIST", "sizes": {"train": n_train, "test": len(X_test)}, "members": k, "masks": masks,
+            "epochs": epochs, "ensembles": ensembles,
+            "dropout": {"weight_scaling": weight_scaling, **mc}}
+
+
+# --------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------
+
+
+def _percent(value) -> str:
+    return format_number(100 * value)
+
+
+def report(document: dict, folder) -> str:
+    """Markdown: ensemble error against k, the decomposition, MC dropout against weight scaling."""
+    folder = Path(folder)
+    config, results = document["config"], document["results"]
+    k, ensembles, dropout = results["members"], results["ensembles"], results["dropout"]
+    plots = []
+    lines = ["# Ensembles and dropout on MNIST (ensembles)", ""]
+    lines.append(f"Data: MNIST, {results['sizes']['train']} training images, {results['sizes']['test']} test images. "
+                 f"Model: 784-{config['hidden']}-10 ReLU MLP, SGD lr {config['lr']} momentum {config['momentum']}, "
+                 f"batch {config['batch_size']}, {results['epochs']} epochs per run; {k} members per ensemble. Seed "
+                 f"{config['seed']}; run time {document['seconds']:.1f} s. Member i of the seed ensemble and of "
+                 "the bagged ensemble share their initial weights and batch seed; only the data differ.")
+    lines += ["", "## Test error against the number of members k (Deep Learning 7.10, published 7.11)", ""]
+    header = ["ensemble", "mean member error %", "best member %", "worst member %", "ensemble of 1 %",
+              f"ensemble of {k} %"]
+    lines.append(markdown_table(header, [
+        [kind, _percent(np.mean(e["member_errors"])), _percent(min(e["member_errors"])),
+         _percent(max(e["member_errors"])), _percent(e["ensemble_errors"][0]), _percent(e["ensemble_errors"][-1])]
+        for kind, e in ensembles.items()]))
+    bag = ensembles["bagging"]
+    lines += ["", f"A bootstrap resample held {100 * bag['distinct_fraction']:.1f} % distinct examples on average "
+                  f"(1 − 1/e = {100 * (1 - np.exp(-1)):.1f} %), so each bagged member sees fewer distinct images "
+                  "than a seed member.", ""]
+    members = list(range(1, k + 1))
+    plots.append(line_plot(folder / "ensemble_error.png",
+                           {f"{kind} ensemble": (members, [100 * v for v in e["ensemble_errors"]])
+                            for kind, e in ensembles.items()}
+                           | {f"{kind}: mean member": (members, [100 * np.mean(e["member_errors"])] * k)
+                              for kind, e in ensembles.items()},
+                           "MNIST test error of the ensemble of the first k members", "k", "test error (%)"))
+    if plots[-1]:
+        lines += ["![ensemble error against k](ensemble_error.png)", ""]
+    lines += ["## The decomposition v/k + (k − 1)c/k", "",
+              "Errors eᵢ = member i's predicted distribution minus the one-hot label; v is the mean of eᵢ², c of "
+              "eᵢeⱼ (i ≠ j), over the test set.", ""]
+    lines.append(markdown_table(["ensemble", "v", "c", "c / v", "v/k + (k−1)c/k", "ensemble's squared error"], [
+        [kind, format_number(d["v"]), format_number(d["c"]), format_number(d["c"] / d["v"]),
+         format_number(d["predicted"]), format_number(d["ensemble"])]
+        for kind, d in ((kind, e["decomposition"]) for kind, e in ensembles.items())]))
+    ratio = {kind: e["decomposition"]["c"] / e["decomposition"]["v"] for kind, e in ensembles.items()}
+    less = min(ratio, key=ratio.get)
+    lines += ["", "The closer c is to v, the more alike the members' mistakes and the less averaging gains. Here "
+                  f"the {less} ensemble's members make the less correlated mistakes (c / v = "
+                  f"{format_number(ratio[less])} against {format_number(max(ratio.values()))}).", ""]
+    masks = list(range(1, results["masks"] + 1))
+    lines += ["## Monte-Carlo dropout against weight scaling (7.11, published 7.12; eq. 7.30)", ""]
+    shown = sorted({j for j in (1, 2, 5, 10, 20, 50, 100) if j <= results["masks"]} | {results["masks"]})
+    lines.append(markdown_table(["sub-networks j", "arithmetic mean %", "geometric mean %", "weight scaling %"], [
+        [j, _percent(dropout["arithmetic"][j - 1]), _percent(dropout["geometric"][j - 1]),
+         _percent(dropout["weight_scaling"])] for j in shown]))
+    plots.append(line_plot(folder / "mc_dropout.png",
+                           {"arithmetic mean of j sub-networks": (masks, [100 * v for v in dropout["arithmetic"]]),
+                            "geometric mean of j sub-networks": (masks, [100 * v for v in dropout["geometric"]]),
+                            "weight scaling (one pass)": (masks, [100 * dropout["weight_scaling"]] * len(masks))},
+                           "MNIST test error of a dropout network's inference rules", "sub-networks j",
+                           "test error (%)"))
+    if plots[-1]:
+        lines += ["", "![MC dropout against weight scaling](mc_dropout.png)"]
+    if not all(plots):
+        lines += ["", PLOTS_SKIPPED]
+    return "\n".join(lines) + "\n"
