@@ -270,7 +270,11 @@ TECHNIQUES = (
       "SL (Zhang et al. 2017)", NOT_YET, note="the data transforms are built (D7)"),
     T("R6", "Double descent", "SL (Belkin et al. 2018)", NOT_YET),
     T("R7", "Adversarial examples and adversarial training", "DL", NOT_YET, "7.13", "7.13"),
-    T("R8", "Bagging and dropout ensembles versus single models", "DL", NOT_YET, "7.10", "7.11"),
+    T("R8", "Bagging and dropout ensembles versus single models", "DL", BUILT, "7.10", "7.11",
+      ("minireg/experiments/ensembles.py:run", "minireg/experiments/ensembles.py:running_mc_errors"),
+      ("tests/test_ensembles_experiment.py::test_a_small_run_measures_both_ensembles_and_the_dropout_rules",
+       "tests/test_ensembles_experiment.py::test_running_errors_equal_dropout_predict_with_the_same_masks"),
+      ("ensembles.md", "The experiment: `minireg run ensembles`"), ("minireg run ensembles",)),
     T("R9", "VGG-style network with batch norm and GrOWL per conv layer on CIFAR-10", "GR Table 2", NOT_YET),
 )
 

@@ -17,8 +17,8 @@ dropout as an approximation of it:
 
 Each training run is one resumable phase (``minireg resume FOLDER``). The test set is
 only reported; nothing is chosen on it. ``--quick`` trains 4 members per ensemble on
-2,000 examples for 5 epochs (well under a minute on 2 cores); the default, 10 members on
-10,000 examples for 15 epochs.
+2,000 examples for 5 epochs (about 15 s on 2 cores); the default, 10 members on 10,000
+examples for 15 epochs (about a minute).
 """
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ class EnsemblesConfig(CheckedConfig):
     seed: int = option(0, "seed of every random choice (subset, resamples, initializations, batch orders, masks)",
                        minimum=0)
     data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache)")
-    quick: bool = option(False, "4 members on 2,000 training examples for 5 epochs, 20 masks (well under a "
-                                "minute), instead of the sizes below")
+    quick: bool = option(False, "4 members on 2,000 training examples for 5 epochs, 20 masks (about 15 s), "
+                                "instead of the sizes below")
     n_train: int = option(10000, "training examples", minimum=1, maximum=MNIST_TRAINING_EXAMPLES)
     members: int = option(10, "members k of each ensemble", minimum=2)
     masks: int = option(50, "Monte-Carlo dropout: the largest number of sampled sub-networks", minimum=1)
