@@ -265,7 +265,8 @@ def report(document: dict, folder) -> str:
                  "tuned; nothing is chosen on the test set.")
     lines += ["", "## Ours beside the paper's", ""]
     ours_order = sorted(range(len(rows)), key=lambda i: rows[i]["test_error"])
-    rank = {i: position + 1 for position, i in enumerate(ours_order)}
+    errors = [row["test_error"] for row in rows]
+    rank = {i: 1 + sum(other < errors[i] for other in errors) for i in range(len(rows))}    # ties share a rank
     lines.append(markdown_table(
         ["regularizer", "paper test error %", "our test error %", "our rank", "validation error %",
          "training error %"],
