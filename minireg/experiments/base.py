@@ -171,6 +171,14 @@ def _field_checks(config_class):
             for field in dataclasses.fields(config_class)]
 
 
+def check_data_root(values: dict, label) -> None:
+    """For a config's ``check_together``: its ``data_root`` option, when given, must be a folder."""
+    root = values["data_root"]
+    if root and not Path(root).expanduser().is_dir():
+        raise FileNotFoundError(f"{label('data_root')} {root} does not exist; give the folder that holds "
+                                "the MNIST files")
+
+
 class CheckedConfig:
     """Base of the config dataclasses: every field is checked when the config is made
     (:func:`check_values`), so a bad value fails at once, not minutes into a run."""

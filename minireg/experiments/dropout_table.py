@@ -41,7 +41,7 @@ reported beside the test error; nothing is chosen on the test set). The first cl
 to check is the *ordering* of the rows, not the numbers: a smaller network trained for
 minutes cannot reach the paper's errors.
 
-``--quick`` trains 784-128-128-10 on 5,000 images for 10 epochs (about half a minute on
+``--quick`` trains 784-128-128-10 on 5,000 images for 10 epochs (about 10 s on
 2 cores); the default, 784-1024-1024-10 on 20,000 images for 25 epochs (about 8 minutes).
 """
 from __future__ import annotations
@@ -53,8 +53,8 @@ import numpy as np
 
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, format_number, line_plot,
-                                      markdown_table, option)
+from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, format_number,
+                                      line_plot, markdown_table, option)
 from minireg.optim import SGD, LinearDecay
 from minireg.regularizers import L1, L2, KLSparsity, MaxNorm
 from minireg.regularizers.base import Regularizer
@@ -130,7 +130,7 @@ class DropoutTableConfig(CheckedConfig):
     seed: int = option(0, "seed of every random choice (split, initialization, batch order, masks)", minimum=0)
     data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache)")
     quick: bool = option(False, "784-128-128-10 on 5,000 training and 2,000 validation examples, 10 epochs "
-                                "(about a minute), instead of the sizes below")
+                                "(about 10 s), instead of the sizes below")
     n_train: int = option(20000, "training examples", minimum=1)
     n_val: int = option(5000, "validation examples (held out from MNIST's training set)", minimum=1)
     hidden: int = option(1024, "units of each of the two hidden layers (784-hidden-hidden-10)", minimum=1)
@@ -160,10 +160,7 @@ class DropoutTableConfig(CheckedConfig):
         if values["l1_epochs"] > values["epochs"]:
             raise ValueError(f"{label('l1_epochs')} must be at most {label('epochs')} ({values['epochs']}), "
                              f"got {values['l1_epochs']}")
-        root = values["data_root"]
-        if root and not Path(root).expanduser().is_dir():
-            raise FileNotFoundError(f"{label('data_root')} {root} does not exist; give the folder that holds "
-                                    "the MNIST files")
+        check_data_root(values, label)
 
 
 def _sizes(config):
@@ -258,9 +255,9 @@ def report(document: dict, folder) -> str:
     lines = ["# The dropout table on MNIST (dropout-table)", ""]
     lines.append(f"Data: MNIST, {sizes['train']} training and {sizes['validation']} validation images (from the "
                  f"training set), {sizes['test']} test images. Model: 784-{results['hidden']}-{results['hidden']}-10 "
-                 f"(ReLU; sigmoid in the KL row), SGD lr {config['lr']} decayed linearly to {config['lr'] / 20:g}, momentum "
-                 f"{config['momentum']}, batch "
-                 f"{config['batch_size']}, {results['epochs']} epochs per row, the L1 penalty on for the last "
+                 f"(ReLU; sigmoid in the KL row), SGD lr {config['lr']} decayed linearly to {config['lr'] / 20:g}, "
+                 f"momentum {config['momentum']}, batch {config['batch_size']}, {results['epochs']} epochs per row, "
+                 "the L1 penalty on for the last "
                  f"{results['l1_epochs']}. Every row starts from the same weights and sees the same batches. Seed "
                  f"{config['seed']}; run time {document['seconds']:.1f} s. Hyperparameters are fixed options, not "
                  "tuned; nothing is chosen on the test set.")
@@ -285,9 +282,9 @@ def report(document: dict, folder) -> str:
     best_plain = min(by_name[n]["test_error"] for n in ("l2", "l2_l1_late", "l2_kl", "max_norm"))
     best_dropout = min(by_name[n]["test_error"] for n in ("dropout_l2", "dropout_max_norm"))
     lines += [f"Best row without dropout: {_percent(best_plain)} %; best with dropout: {_percent(best_dropout)} %. "
-              "Differences of a few tenths of a percent on 10,000 test images are within about two standard "
-              f"errors (√(p(1−p)/10⁴) ≈ {100 * np.sqrt(best_plain * (1 - best_plain) / sizes['test']):.2f} points "
-              "here), so close rows may swap with the seed.", ""]
+              f"One standard error of a test error p on {sizes['test']} images, √(p(1−p)/N), is about "
+              f"{100 * np.sqrt(best_plain * (1 - best_plain) / sizes['test']):.2f} points here: rows closer than "
+              "about twice that may swap with another seed.", ""]
     epochs = list(range(1, len(rows[0]["val_errors"]) + 1))
     plotted = line_plot(folder / "validation_error.png",
                         {row["title"]: (epochs, [100 * v for v in row["val_errors"]]) for row in rows},

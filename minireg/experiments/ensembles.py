@@ -30,8 +30,8 @@ from scipy.special import log_softmax, softmax
 
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, format_number, line_plot,
-                                      markdown_table, option)
+from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, format_number,
+                                      line_plot, markdown_table, option)
 from minireg.optim import SGD
 from minireg.tensor import Tensor, no_grad
 from minireg.training import Trainer
@@ -65,10 +65,7 @@ class EnsemblesConfig(CheckedConfig):
 
     @staticmethod
     def check_together(values, label):
-        root = values["data_root"]
-        if root and not Path(root).expanduser().is_dir():
-            raise FileNotFoundError(f"{label('data_root')} {root} does not exist; give the folder that holds "
-                                    "the MNIST files")
+        check_data_root(values, label)
 
 
 def _sizes(config):
