@@ -46,7 +46,7 @@ EXPERIMENTS = {
                     "dropout plus L2 and dropout plus max-norm, from the same initial weights and batches; our "
                     "test errors beside the paper's 1.62 / 1.60 / 1.55 / 1.35 / 1.25 / 1.05 %, and whether the "
                     "rows come in the same order. Needs the MNIST files; --quick takes about 10 seconds, the "
-                    "default about RESULT_MINUTES minutes.",
+                    "default about nine minutes.",
         config_class=dropout_table.DropoutTableConfig,
         run=dropout_table.run,
         report=dropout_table.report,

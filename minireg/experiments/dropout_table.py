@@ -42,7 +42,7 @@ to check is the *ordering* of the rows, not the numbers: a smaller network train
 minutes cannot reach the paper's errors.
 
 ``--quick`` trains 784-128-128-10 on 5,000 images for 10 epochs (about 10 s on
-2 cores); the default, 784-1024-1024-10 on 20,000 images for 25 epochs (about 8 minutes).
+2 cores); the default, 784-1024-1024-10 on 20,000 images for 25 epochs (about 9 minutes).
 """
 from __future__ import annotations
 
