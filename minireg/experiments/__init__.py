@@ -58,7 +58,7 @@ EXPERIMENTS = {
                     "beside the members' own, the decomposition v/k + (k-1)c/k of the ensemble's squared error, "
                     "and a dropout network evaluated by weight scaling against Monte-Carlo averaging of sampled "
                     "sub-networks (arithmetic and geometric means). Needs the MNIST files; --quick takes about "
-                    "15 seconds, the default about a minute.",
+                    "5 seconds, the default about a minute.",
         config_class=ensembles.EnsemblesConfig,
         run=ensembles.run,
         report=ensembles.report,

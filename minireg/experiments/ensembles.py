@@ -17,7 +17,7 @@ dropout as an approximation of it:
 
 Each training run is one resumable phase (``minireg resume FOLDER``). The test set is
 only reported; nothing is chosen on it. ``--quick`` trains 4 members per ensemble on
-2,000 examples for 5 epochs (about 15 s on 2 cores); the default, 10 members on 10,000
+2,000 examples for 5 epochs (about 5 s on 2 cores); the default, 10 members on 10,000
 examples for 15 epochs (about a minute).
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ class EnsemblesConfig(CheckedConfig):
     seed: int = option(0, "seed of every random choice (subset, resamples, initializations, batch orders, masks)",
                        minimum=0)
     data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache)")
-    quick: bool = option(False, "4 members on 2,000 training examples for 5 epochs, 20 masks (about 15 s), "
+    quick: bool = option(False, "4 members on 2,000 training examples for 5 epochs, 20 masks (about 5 s), "
                                 "instead of the sizes below")
     n_train: int = option(10000, "training examples", minimum=1, maximum=MNIST_TRAINING_EXAMPLES)
     members: int = option(10, "members k of each ensemble", minimum=2)
