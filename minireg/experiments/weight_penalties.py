@@ -28,8 +28,8 @@ import numpy as np
 
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, figure_png, format_number, line_plot,
-                                      markdown_table, option)
+from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, figure_png,
+                                      format_number, line_plot, markdown_table, option)
 from minireg.optim import SGD
 from minireg.regularizers import L1, L2, MaxNorm, ProxL1
 from minireg.regularizers.constraints import unit_norms
@@ -77,10 +77,7 @@ class WeightPenaltiesConfig(CheckedConfig):
         _alphas(values["l1_alphas"], label("l1_alphas"))
         if values["n_train"] + values["n_val"] > MNIST_TRAINING_EXAMPLES:
             raise ValueError(f"{label('n_train')} + {label('n_val')} must be at most {MNIST_TRAINING_EXAMPLES}")
-        root = values["data_root"]
-        if root and not Path(root).expanduser().is_dir():
-            raise FileNotFoundError(f"{label('data_root')} {root} does not exist; give the folder that holds "
-                                    "the MNIST files")
+        check_data_root(values, label)
 
 
 class UnitNorms(Callback):
