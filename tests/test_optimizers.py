@@ -513,3 +513,15 @@ def test_gradient_with_wrong_shape_or_dtype_is_rejected():
     params[0].grad = Tensor(np.ones(3, dtype=np.float64))
     with pytest.raises(TypeError, match=r"params\[0\].grad has dtype float64"):
         optimizer.step()
+
+
+def test_a_graph_kept_across_an_update_refuses_to_backpropagate_stale_values():
+    import numpy as np
+    import pytest as _pytest
+    from minireg.tensor import Tensor
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    SGD([w], lr=0.1).step()                       # changes w in place
+    with _pytest.raises(RuntimeError, match="changed in place after the graph was built"):
+        loss.backward()

@@ -153,6 +153,7 @@ class Optimizer:
                     f"has dtype {p.data.dtype}; they must match")
         for index, p in with_gradient:
             self._update(index, p.data, p.grad.data)
+            p._bump_version()  # a graph kept with retain_graph=True now holds stale values
 
     def zero_grad(self):
         """Forget the gradients: set ``p.grad = None`` for every parameter."""
