@@ -171,12 +171,26 @@ def _field_checks(config_class):
             for field in dataclasses.fields(config_class)]
 
 
+MNIST_TRAINING_EXAMPLES = 60000
+
+
 def check_data_root(values: dict, label) -> None:
-    """For a config's ``check_together``: its ``data_root`` option, when given, must be a folder."""
+    """For a config's ``check_together``: its ``data_root`` option, when given, must be a
+    folder (it is never created)."""
     root = values["data_root"]
     if root and not Path(root).expanduser().is_dir():
-        raise FileNotFoundError(f"{label('data_root')} {root} does not exist; give the folder that holds "
-                                "the MNIST files")
+        raise FileNotFoundError(f"{label('data_root')} {root} does not exist; give the folder that holds the "
+                                f"MNIST files, or leave {label('data_root')} out to use $MINIREG_DATA or the "
+                                "cache (where MNIST is downloaded)")
+
+
+def check_mnist_split(values: dict, label, train: str = "n_train", val: str = "n_val") -> None:
+    """For a config's ``check_together``: the training and validation subsets come out of
+    MNIST's 60,000 training images."""
+    total = values[train] + values[val]
+    if total > MNIST_TRAINING_EXAMPLES:
+        raise ValueError(f"{label(train)} + {label(val)} must be at most {MNIST_TRAINING_EXAMPLES} "
+                         f"(MNIST's training images), got {total}")
 
 
 class CheckedConfig:

@@ -53,14 +53,13 @@ import numpy as np
 
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, format_number,
-                                      line_plot, markdown_table, option)
+from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, check_mnist_split,
+                                      format_number, line_plot, markdown_table, option)
 from minireg.optim import SGD, LinearDecay
 from minireg.regularizers import L1, L2, KLSparsity, MaxNorm
 from minireg.regularizers.base import Regularizer
 from minireg.training import LearningRateSchedule, Trainer
 
-MNIST_TRAINING_EXAMPLES = 60000
 
 #: Srivastava et al. (2014), Table 9, as the lecture's slides show it: (row, test error %).
 PAPER_TABLE = {"l2": 1.62, "l2_l1_late": 1.60, "l2_kl": 1.55, "max_norm": 1.35, "dropout_l2": 1.25,
@@ -155,8 +154,7 @@ class DropoutTableConfig(CheckedConfig):
 
     @staticmethod
     def check_together(values, label):
-        if values["n_train"] + values["n_val"] > MNIST_TRAINING_EXAMPLES:
-            raise ValueError(f"{label('n_train')} + {label('n_val')} must be at most {MNIST_TRAINING_EXAMPLES}")
+        check_mnist_split(values, label)
         if values["l1_epochs"] > values["epochs"]:
             raise ValueError(f"{label('l1_epochs')} must be at most {label('epochs')} ({values['epochs']}), "
                              f"got {values['l1_epochs']}")

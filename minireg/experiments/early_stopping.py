@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist, random_labels
-from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, format_number, line_plot, markdown_table,
-                                      option)
+from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, check_mnist_split,
+                                      format_number, line_plot, markdown_table, option)
 from minireg.optim import SGD
 from minireg.training import (EarlyStopping, Trainer, continue_on_all_data, retrain_on_all_data,
                               retrain_steps)
@@ -82,7 +81,6 @@ class EarlyStoppingConfig(CheckedConfig):
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
 
 
-MNIST_TRAINING_EXAMPLES = 60000
 
 
 @dataclass
@@ -97,14 +95,8 @@ class MnistConfig(EarlyStoppingConfig):
     def check_together(values, label):
         """subtrain and validation come out of MNIST's 60,000 training images; a data
         folder that is named must exist (it is never created)."""
-        if values["n_subtrain"] + values["n_val"] > MNIST_TRAINING_EXAMPLES:
-            raise ValueError(f"{label('n_subtrain')} + {label('n_val')} must be at most {MNIST_TRAINING_EXAMPLES} "
-                             f"(MNIST's training images), got {values['n_subtrain'] + values['n_val']}")
-        root = values["data_root"]
-        if root and not Path(root).expanduser().is_dir():
-            raise FileNotFoundError(f"{label('data_root')} {root} does not exist; give the folder that holds the "
-                                    f"MNIST files, or leave {label('data_root')} out to use $MINIREG_DATA or the "
-                                    "cache (where MNIST is downloaded)")
+        check_mnist_split(values, label, train="n_subtrain")
+        check_data_root(values, label)
 
 
 @dataclass

@@ -30,14 +30,13 @@ from scipy.special import log_softmax, softmax
 
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, format_number,
-                                      line_plot, markdown_table, option)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
+                                      check_data_root, format_number, line_plot, markdown_table, option)
 from minireg.optim import SGD
 from minireg.tensor import Tensor, no_grad
 from minireg.training import Trainer
 from minireg.training.ensembles import bootstrap_indices, ensemble_errors, error_decomposition
 
-MNIST_TRAINING_EXAMPLES = 60000
 
 
 @dataclass

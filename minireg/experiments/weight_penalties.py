@@ -28,15 +28,14 @@ import numpy as np
 
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, figure_png,
-                                      format_number, line_plot, markdown_table, option)
+from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, check_mnist_split,
+                                      figure_png, format_number, line_plot, markdown_table, option)
 from minireg.optim import SGD
 from minireg.regularizers import L1, L2, MaxNorm, ProxL1
 from minireg.regularizers.constraints import unit_norms
 from minireg.training import Callback, Trainer
 
 NEAR_ZERO = 1e-3
-MNIST_TRAINING_EXAMPLES = 60000
 
 
 def _alphas(text: str, label: str) -> list:
@@ -75,8 +74,7 @@ class WeightPenaltiesConfig(CheckedConfig):
     def check_together(values, label):
         _alphas(values["l2_alphas"], label("l2_alphas"))
         _alphas(values["l1_alphas"], label("l1_alphas"))
-        if values["n_train"] + values["n_val"] > MNIST_TRAINING_EXAMPLES:
-            raise ValueError(f"{label('n_train')} + {label('n_val')} must be at most {MNIST_TRAINING_EXAMPLES}")
+        check_mnist_split(values, label)
         check_data_root(values, label)
 
 
