@@ -8,6 +8,7 @@
     minireg resume runs/NAME/<time>               continue an interrupted run
     minireg catalog [WORD]                        the map of the chapter: where each technique lives
     minireg sweep NAME --grid OPTION=V1,V2 ...    many runs over a grid and seeds (minireg.sweeps)
+    minireg verify [ID] [--list]                  the chapter's equations as checks (minireg.analysis)
     minireg --version
 
 The options of ``run`` are the fields of the experiment's config dataclass
@@ -39,7 +40,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from minireg import __version__, catalog
+from minireg import __version__, analysis, catalog
 from minireg.sweeps import cli as sweeps_cli
 from minireg.datasets.download import DownloadError
 from minireg.datasets.files import CorruptDataError
@@ -58,6 +59,8 @@ USAGE = """\
   minireg sweep NAME --grid OPTION=V1,V2 [--seeds 0-4] [--workers N | --scheduler ADDRESS]
                                          a run at every point of a grid, for every seed; see
                                          `minireg sweep --help`
+  minireg verify [ID] [--list]           compute both sides of the chapter's equations and compare
+                                         them: all checks, one by id (e.g. 7.8), or the list
 """
 
 USAGE_ERROR, RUN_FAILED, INTERRUPTED = 2, 1, 130
@@ -150,6 +153,30 @@ def _catalog(word, out) -> int:
                        f"7.7, or `minireg catalog` for all {len(catalog.TECHNIQUES)}", RUN_FAILED)
     out.write("\n\n".join(map(catalog.as_text, found)) + "\n")
     return 0
+
+
+def _verify(check_id, list_only: bool, out) -> int:
+    """``minireg verify [ID] [--list]``: run the checks of :mod:`minireg.analysis` and print
+    each with its equation, both sides, the tolerance and the verdict; exit status 1 when
+    one fails."""
+    try:
+        checks = analysis.select(check_id)
+    except ValueError as error:
+        raise CLIError(f"minireg verify: {error} (see `minireg verify --list`)") from None
+    if list_only:
+        for check in checks:
+            out.write(f"{check.id:<15} {check.title}\n{'':<15} {check.source}\n")
+        return 0
+    failed = []
+    for check in checks:
+        result = check.run()
+        out.write(analysis.as_text(result) + "\n\n")
+        out.flush()
+        if not result.passed:
+            failed.append(check.id)
+    out.write(f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+              + (f"; failed: {', '.join(failed)}\n" if failed else "\n"))
+    return RUN_FAILED if failed else 0
 
 
 def _run(name: str, options: list, out) -> int:
@@ -277,6 +304,14 @@ def _main_parser() -> argparse.ArgumentParser:
                     "WORD): its sections of Deep Learning ch. 7 (draft and published), the file and name "
                     "where it lives, its test, its docs section and the example or experiment that shows it.")
     catalog_parser.add_argument("word", nargs="?", help="a word to look for, e.g. dropout, L2, prox, 7.7, P3")
+    verify_parser = commands.add_parser(
+        "verify", help="the chapter's equations as checks: minireg verify [ID] [--list]",
+        description="Compute both sides of each equation of Deep Learning ch. 7 (and the slides) that "
+                    "minireg turns into a check, with minireg's own regularizers, and compare them within "
+                    "a stated tolerance. Exit status 1 when a check fails.")
+    verify_parser.add_argument("id", nargs="?", help="a check's id (the draft's equation or section number, "
+                                                     "e.g. 7.8 or 7.2.3); all checks without it")
+    verify_parser.add_argument("--list", action="store_true", help="list the checks instead of running them")
     sweep_parser = commands.add_parser("sweep", help="many runs: minireg sweep NAME --grid OPTION=V1,V2 ...",
                                        add_help=False)
     sweep_parser.add_argument("arguments", nargs=argparse.REMAINDER,
@@ -300,6 +335,10 @@ def _dispatch(argv) -> int:
         if unknown:
             parser.error(f"`minireg catalog` takes one word at most, got also {' '.join(unknown)}")
         return _catalog(arguments.word, sys.stdout)
+    if arguments.command == "verify":
+        if unknown:
+            parser.error(f"`minireg verify` takes one check id at most, got also {' '.join(unknown)}")
+        return _verify(arguments.id, arguments.list, sys.stdout)
     if arguments.command == "sweep":
         try:
             return sweeps_cli.main(list(arguments.arguments) + list(unknown))

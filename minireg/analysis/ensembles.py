@@ -22,7 +22,7 @@ from minireg.datasets import DataLoader
 from minireg.optim import Adam
 from minireg.tensor import Tensor, no_grad
 from minireg.training import Trainer, fit_ensemble
-from minireg.training.ensembles import bootstrap_indices, error_decomposition
+from minireg.training import ensembles as bagging
 
 
 def ensemble_error():
@@ -43,7 +43,7 @@ def ensemble_error():
     with no_grad():
         predictions = np.stack([member(Tensor(X_test)).data for member in ensemble.members])
     measured = float(np.mean((predictions.mean(axis=0) - y_test) ** 2))
-    parts = error_decomposition(predictions, y_test)
+    parts = bagging.error_decomposition(predictions, y_test)
     members = np.mean((predictions - y_test[None]) ** 2, axis=(1, 2))
     return compare(f"the squared error of the average of k = {k} bagged networks (on 200 test points)", measured,
                    "v / k + (k - 1) c / k", parts["v"] / k + (k - 1) * parts["c"] / k, 1e-10,
@@ -57,7 +57,7 @@ def bootstrap_distinct_fraction():
     within four standard errors."""
     n, resamples = 1000, 400
     rng = np.random.default_rng(12)
-    distinct = np.array([len(np.unique(bootstrap_indices(n, rng))) / n for _ in range(resamples)])
+    distinct = np.array([len(np.unique(bagging.bootstrap_indices(n, rng))) / n for _ in range(resamples)])
     expected = 1 - (1 - 1 / n) ** n
     q1, q2 = (1 - 1 / n) ** n, (1 - 2 / n) ** n
     variance = (n * q1 + n * (n - 1) * q2 - n**2 * q1**2) / n**2       # of one resample's fraction
