@@ -67,8 +67,8 @@ CHECKS = {check.id: check for check in (
           f"{_DL} 7.2.3 (published 7.1.2) and eq. 7.1", penalties.map_laplace_prior),
     Check("7.4", "the pseudoinverse is the limit of ridge regression as alpha -> 0",
           f"{_DL} 7.4 (published 7.3)", under_constrained.pseudoinverse_limit),
-    Check("7.4-separable", "logistic regression on separable data: |w| grows without bound, towards the "
-                           "maximum-margin direction", f"{_DL} 7.4 (published 7.3)",
+    Check("7.4-separable", "logistic regression on separable data: the weights grow without bound, towards "
+                           "the maximum-margin direction", f"{_DL} 7.4 (published 7.3)",
           under_constrained.separable_growth),
     Check("7.4-decay", "weight decay stops the growth where the likelihood's slope equals the decay",
           f"{_DL} 7.4 (published 7.3)", under_constrained.decay_stops_growth),

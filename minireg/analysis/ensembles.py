@@ -1,4 +1,4 @@
-"""Bagging and dropout as ensembles (Deep Learning 7.10-7.11, published 7.11-7.12).
+"""Bagging and dropout as ensembles (Deep Learning 7.10, published 7.11; and 7.11, published 7.12).
 
 * ``7.10`` -- k members whose errors have variance :math:`v` and covariance :math:`c` make an
   ensemble whose expected squared error is :math:`v/k + (k-1)c/k`: measured on bagged
