@@ -146,6 +146,10 @@ def test_lanczos_finds_the_top_of_the_spectrum_that_eigh_finds():
     np.testing.assert_allclose(cosines, 1.0, atol=1e-6)
     every, _ = lanczos(hvp, size, size, steps=size, rng=2)             # size steps: the whole spectrum
     np.testing.assert_allclose(every, eigenvalues[::-1], atol=1e-10)
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 33\], got 34"):
+        lanczos(hvp, size, size + 1)
+    with pytest.raises(ValueError, match="steps must be"):
+        lanczos(hvp, size, 4, steps=2)
 
 
 # ---- the command ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import optimize
 from scipy.linalg import eigh_tridiagonal
 
+from minireg.checks import check_int
 from minireg.regularizers.base import StepContext
 from minireg.tensor import Tensor, grad, no_grad
 
@@ -123,7 +124,9 @@ def lanczos(hvp, size: int, k: int, steps: int | None = None, rng=0):
     -------
     (eigenvalues, eigenvectors) : (k,) in decreasing order, and (size, k) orthonormal columns
     """
-    steps = min(size, steps or max(3 * k, 20))
+    size = check_int(size, "size", minimum=1)
+    k = check_int(k, "k", minimum=1, maximum=size)
+    steps = min(size, check_int(steps, "steps", minimum=k) if steps is not None else max(3 * k, 20))
     generator = np.random.default_rng(rng)
     basis = np.zeros((size, steps))
     diagonal, off_diagonal = [], []

@@ -18,7 +18,6 @@ from minireg import functional as F
 from minireg import nn
 from minireg.analysis.problems import half_mse, small_mlp
 from minireg.analysis.results import Comparison, compare
-from minireg.datasets import DataLoader
 from minireg.optim import Adam
 from minireg.tensor import Tensor, no_grad
 from minireg.training import Trainer, fit_ensemble
