@@ -70,7 +70,7 @@ EXPERIMENTS = {
                     "(Goodfellow et al. 2015), their test error on FGSM examples against ε beside the paper's "
                     "89.4 % before and 17.9 % after at ε = 0.25, transfer between the two, and a figure like "
                     "Fig. 7.7 (x, the sign of the gradient, x'). Needs the MNIST files; --quick takes about "
-                    "20 seconds, the default about five minutes.",
+                    "20 seconds, the default about three minutes.",
         config_class=adversarial.AdversarialConfig,
         run=adversarial.run,
         report=adversarial.report,
