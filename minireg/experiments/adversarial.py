@@ -27,7 +27,7 @@ Learning Fig. 7.7 shows x, sign(∇ₓJ) and x' with the predicted class and its
 confidence, for both networks on the same test image.
 
 ``--quick``: H = 128, 5,000 training images, 10 epochs (about 20 s on 2 cores); the
-default: H = 256, 20,000 training images, 10 epochs (about 3 minutes). Both attack all
+default: H = 256, all 60,000 training images, 10 epochs (about 3 minutes). Both attack all
 10,000 test images (``--n-test``).
 """
 from __future__ import annotations
@@ -68,7 +68,7 @@ class AdversarialConfig(CheckedConfig):
     data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache)")
     quick: bool = option(False, "H = 128 on 5,000 training images for 10 epochs (about 20 s), instead of the "
                                 "sizes below")
-    n_train: int = option(20000, "training images", minimum=1, maximum=MNIST_TRAINING_EXAMPLES)
+    n_train: int = option(MNIST_TRAINING_EXAMPLES, "training images", minimum=1, maximum=MNIST_TRAINING_EXAMPLES)
     n_test: int = option(MNIST_TEST_EXAMPLES, "test images attacked", minimum=1, maximum=MNIST_TEST_EXAMPLES)
     hidden: int = option(256, "hidden units H (784-H-10, ReLU)", minimum=1)
     epochs: int = option(10, "epochs of each training run", minimum=1)
