@@ -12,9 +12,10 @@ in the same process:
 * ``input gradient``     -- ``InputGradientPenalty(nu, of="loss")`` by double backprop,
                             beside PyTorch's same penalty (``torch.autograd.grad`` with
                             ``create_graph=True``) as a ratio to PyTorch's plain step;
-* ``adversarial``        -- ``AdversarialTraining(0.1)``, FGSM adversarial training (about
-                            two forward and two backward passes), beside PyTorch's same
-                            step (``x'`` from ``torch.autograd.grad``, detached).
+* ``adversarial``        -- ``AdversarialTraining(0.1)``, FGSM adversarial training (two
+                            forward passes, a backward pass to the inputs, the backward
+                            pass through both), beside PyTorch's same step (``x'`` from
+                            ``torch.autograd.grad``, detached).
 
 The variants are interleaved: each repeat runs every variant as a block of steps whose
 first step is untimed (it absorbs the previous variant's still-spinning threads), and
