@@ -501,7 +501,7 @@ def fgsm(model, loss_fn, x, y, epsilon, clip=(0.0, 1.0)) -> np.ndarray:
         x' = \mathrm{clip}_{[a, b]}\big(x + \epsilon\, \mathrm{sign}(\nabla_x J(\theta; x, y))\big)
 
     Goodfellow, Shlens and Szegedy (2015), "Explaining and harnessing adversarial
-    examples", eq. 3; Deep Learning 7.13 (published 7.13), Fig. 7.7. It is the max-norm
+    examples", section 4; Deep Learning 7.13 (published 7.13), Fig. 7.7. It is the max-norm
     ball's best step for the linearization of :math:`J` around :math:`x`:
     :math:`\max_{\lVert\eta\rVert_\infty \le \epsilon} \eta^\top \nabla_x J = \epsilon \lVert \nabla_x J \rVert_1`,
     reached at :math:`\eta = \epsilon\,\mathrm{sign}(\nabla_x J)`. So before clipping
@@ -546,7 +546,7 @@ class AdversarialTraining(Regularizer):
         = J(\theta; x, y) + (1 - \alpha)\,\big[J(\theta; x', y) - J(\theta; x, y)\big],
 
     with :math:`x'` the fast-gradient-sign example of :func:`fgsm` at the current
-    parameters. Goodfellow, Shlens and Szegedy (2015), eq. 4 (they use
+    parameters. Goodfellow, Shlens and Szegedy (2015), section 6 (they use
     :math:`\alpha = 0.5` and, on MNIST, :math:`\epsilon = 0.25`); Deep Learning 7.13
     (published 7.13): training on adversarially perturbed examples makes the network
     locally constant around the training data, against its "excessive linearity".
