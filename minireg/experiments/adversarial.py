@@ -240,7 +240,8 @@ def fgsm_figure_png(path, example, epsilon) -> bool:
 
 
 def _percent(value) -> str:
-    return format_number(100 * value)
+    """A fraction as a percentage; None (NaN in results.json: no wrong answer to average) as a dash."""
+    return format_number(None if value is None else 100 * value)
 
 
 def report(document: dict, folder) -> str:
@@ -270,9 +271,9 @@ def report(document: dict, folder) -> str:
         ["clean test error %", _percent(PAPER["plain_clean_error"]), _percent(plain["errors"][0]),
          _percent(PAPER["adversarial_clean_error"]), _percent(adversarial["errors"][0])],
     ]))
-    lines += ["", "The paper's \"before\" confidence is that of all FGSM examples, ours that of the misclassified "
-                  "ones (nearly all of them before adversarial training); its clean errors are those of a maxout "
-                  "network with dropout.", "",
+    lines += ["", "Our confidence is the mean largest softmax probability of the wrong answers; the paper gives "
+                  "an average confidence beside each error rate. Its clean errors are those of a maxout network "
+                  "with dropout.", "",
               "## Error on FGSM examples against ε", ""]
     shown = list(range(0, len(results["epsilons"]), max(1, len(results["epsilons"]) // 7)))
     lines.append(markdown_table(["ε", "plain %", "adversarially trained %"], [
