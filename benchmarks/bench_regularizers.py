@@ -11,7 +11,11 @@ in the same process:
                             ratio reported is (469 · plain + prox) / (469 · plain);
 * ``input gradient``     -- ``InputGradientPenalty(nu, of="loss")`` by double backprop,
                             beside PyTorch's same penalty (``torch.autograd.grad`` with
-                            ``create_graph=True``) as a ratio to PyTorch's plain step.
+                            ``create_graph=True``) as a ratio to PyTorch's plain step;
+* ``adversarial``        -- ``AdversarialTraining(0.1)``, FGSM adversarial training (two
+                            forward passes, a backward pass to the inputs, the backward
+                            pass through both), beside PyTorch's same step (``x'`` from
+                            ``torch.autograd.grad``, detached).
 
 The variants are interleaved: each repeat runs every variant as a block of steps whose
 first step is untimed (it absorbs the previous variant's still-spinning threads), and
@@ -44,7 +48,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minireg import losses, nn  # noqa: E402
 from minireg.optim import SGD  # noqa: E402
-from minireg.regularizers import L2, InputGradientPenalty, ProxGrOWL  # noqa: E402
+from minireg.regularizers import L2, AdversarialTraining, InputGradientPenalty, ProxGrOWL  # noqa: E402
 from minireg.training import Trainer  # noqa: E402
 
 BATCH, STEPS_PER_EPOCH = 128, 469
@@ -64,6 +68,7 @@ variants = {
     "L2": trainer_with(lambda m: [L2(1e-4)]),
     "GrOWL every step": trainer_with(lambda m: [ProxGrOWL(1e-4, 1e-5, params=[m[0].weight])]),
     "input gradient": trainer_with(lambda m: [InputGradientPenalty(1e-3, of="loss")]),
+    "adversarial": trainer_with(lambda m: [AdversarialTraining(0.1)]),
 }
 growl_epoch = ProxGrOWL(1e-4, 1e-5, every="epoch", params=[variants["plain"].model[0].weight])
 growl_epoch.attach(variants["plain"].model)
@@ -88,16 +93,20 @@ try:
     torch.set_num_threads(args.threads)
     tx, ty = torch.tensor(X), torch.tensor(Y)
 
-    def torch_trainer(penalized):
+    def torch_trainer(penalized, adversarial=False):
         model = torch.nn.Sequential(torch.nn.Linear(784, 300), torch.nn.ReLU(), torch.nn.Linear(300, 10))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
         def run():
-            x = tx.requires_grad_(penalized)
+            x = tx.requires_grad_(penalized or adversarial)
             loss = torch.nn.functional.cross_entropy(model(x), ty)
             if penalized:
                 g, = torch.autograd.grad(loss, x, create_graph=True)
                 loss = loss + 1e-3 * BATCH * g.square().sum()
+            if adversarial:
+                g, = torch.autograd.grad(loss, x, retain_graph=True)
+                x_adv = (x + 0.1 * g.sign()).clamp(0, 1).detach()
+                loss = 0.5 * loss + 0.5 * torch.nn.functional.cross_entropy(model(x_adv), ty)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -105,6 +114,7 @@ try:
 
     blocks["torch plain"] = torch_trainer(False)
     blocks["torch input gradient"] = torch_trainer(True)
+    blocks["torch adversarial"] = torch_trainer(False, adversarial=True)
 except ImportError:
     torch = None
 
@@ -120,7 +130,7 @@ for repeat in range(args.repeats):
 median = {name: float(np.median(values)) for name, values in times.items()}
 plain = median["plain"]
 print(f"median time per step over {args.repeats} blocks of {args.steps} steps, {args.threads} BLAS threads")
-for name in ("plain", "L2", "GrOWL every step", "input gradient"):
+for name in ("plain", "L2", "GrOWL every step", "input gradient", "adversarial"):
     print(f"  {name:<20} {median[name] * 1e3:8.3f} ms   {median[name] / plain:5.2f}x plain")
 epoch_ratio = (STEPS_PER_EPOCH * plain + median["prox alone"]) / (STEPS_PER_EPOCH * plain)
 print(f"  {'GrOWL every epoch':<20} prox {median['prox alone'] * 1e3:.3f} ms per epoch of {STEPS_PER_EPOCH} steps: "
@@ -131,3 +141,7 @@ if torch is not None:
     print(f"  torch plain {median['torch plain'] * 1e3:.3f} ms, torch input gradient "
           f"{median['torch input gradient'] * 1e3:.3f} ms: {torch_ratio:.2f}x; minireg's ratio {ours:.2f}x "
           f"is {ours / torch_ratio:.2f}x torch's")
+    torch_ratio = median["torch adversarial"] / median["torch plain"]
+    ours = median["adversarial"] / plain
+    print(f"  torch adversarial {median['torch adversarial'] * 1e3:.3f} ms: {torch_ratio:.2f}x torch plain; "
+          f"minireg's ratio {ours:.2f}x is {ours / torch_ratio:.2f}x torch's")

@@ -16,6 +16,7 @@ from minireg import functional as F
 from minireg import io, losses, nn
 from minireg.datasets import DataLoader
 from minireg.optim import SGD
+from minireg.regularizers import AdversarialTraining
 from minireg.regularizers.base import Regularizer, StepContext, select_parameters
 from minireg.tensor import Tensor, grad
 from minireg.training import Callback, Checkpoint, Trainer, TrainingInterrupted
@@ -106,22 +107,6 @@ def test_the_input_gradient_penalty_by_double_backprop_matches_torch():
     assert_gradients_match(capture.grads, params)
 
 
-class FastGradientSign(Regularizer):
-    """Adversarial training at the penalty (Goodfellow et al. 2015; Deep Learning 7.13):
-    α J(x) + (1 − α) J(x') = J(x) + (1 − α) [J(x') − J(x)], x' = x + ε sign(∇ₓ J)."""
-
-    needs_input_grad = True
-
-    def __init__(self, epsilon, alpha):
-        self.epsilon, self.alpha = epsilon, alpha
-
-    def penalty(self, step):
-        g, = grad(step.data_loss, [step.inputs], retain_graph=True)
-        x_adv = Tensor(step.inputs.data + self.epsilon * np.sign(g.data))        # a constant
-        adversarial_loss = step.loss_fn(step.model(x_adv), step.targets)
-        return (1 - self.alpha) * (adversarial_loss - step.data_loss)
-
-
 def test_adversarial_training_as_a_penalty_is_the_mixed_objective_of_torch():
     X, y = make_data(n=10)
     epsilon, alpha = 0.25, 0.3
@@ -129,7 +114,7 @@ def test_adversarial_training_as_a_penalty_is_the_mixed_objective_of_torch():
     params = torch_mlp(model)
     capture = CaptureGradients()
     logs = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=0.1),
-                   regularizers=[FastGradientSign(epsilon, alpha), capture]).train_step(X, y)
+                   regularizers=[AdversarialTraining(epsilon, alpha, clip=None), capture]).train_step(X, y)
 
     x, target = torch.tensor(X, requires_grad=True), torch.tensor(y)
     clean = torch.nn.functional.cross_entropy(torch_forward(params, x), target)

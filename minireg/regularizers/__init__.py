@@ -4,7 +4,8 @@
   :class:`StepContext` the hooks see, and :func:`select_parameters`
 * :mod:`minireg.regularizers.penalties` -- penalties added to the loss (place 3): L2 (also
   towards a reference point), L1, parameter tying; on a layer's activations (L1, L2,
-  Student-t, KL sparsity); on input and weight gradients (double backpropagation)
+  Student-t, KL sparsity); on input and weight gradients (double backpropagation);
+  adversarial training with the fast gradient sign method (:func:`fgsm`)
 * :mod:`minireg.regularizers.gradient` -- the gradient side (place 4): decoupled weight
   decay, gradient-norm clipping
 * :mod:`minireg.regularizers.constraints` -- projections after the step (place 5):
@@ -18,13 +19,13 @@ from minireg.regularizers.constraints import MaxNorm, NormBall
 from minireg.regularizers.gradient import ClipGradientNorm, DecoupledWeightDecay
 from minireg.regularizers.proximal import (ProxGroupLasso, ProxGrOWL, ProximalRegularizer, ProxL1,
                                            ProxOSCAR, ProxOWL)
-from minireg.regularizers.penalties import (L1, L2, ActivationL1, ActivationL2, InputGradientPenalty,
-                                            KLSparsity, ParameterTying, StudentTPenalty,
-                                            WeightGradientPenalty)
+from minireg.regularizers.penalties import (L1, L2, ActivationL1, ActivationL2, AdversarialTraining,
+                                            InputGradientPenalty, KLSparsity, ParameterTying, StudentTPenalty,
+                                            WeightGradientPenalty, fgsm)
 
 __all__ = ["Regularizer", "StepContext", "select_parameters",
            "L2", "L1", "ParameterTying", "ActivationL1", "ActivationL2", "StudentTPenalty", "KLSparsity",
-           "InputGradientPenalty", "WeightGradientPenalty",
+           "InputGradientPenalty", "WeightGradientPenalty", "AdversarialTraining", "fgsm",
            "DecoupledWeightDecay", "ClipGradientNorm",
            "MaxNorm", "NormBall",
            "ProximalRegularizer", "ProxL1", "ProxGroupLasso", "ProxOWL", "ProxGrOWL", "ProxOSCAR"]

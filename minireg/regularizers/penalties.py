@@ -452,3 +452,151 @@ class WeightGradientPenalty(Regularizer):
 
     def __repr__(self):
         return f"WeightGradientPenalty(nu={self.nu}, estimator={self.estimator!r})"
+
+
+# --------------------------------------------------------------------------------------
+# Adversarial training: Deep Learning 7.13 (published 7.13); Goodfellow et al. (2015)
+# --------------------------------------------------------------------------------------
+
+
+def _check_clip(clip, name="clip"):
+    """``None`` or a pair ``(low, high)`` of finite numbers with ``low < high``, as floats."""
+    if clip is None:
+        return None
+    if not isinstance(clip, (tuple, list)) or len(clip) != 2:
+        raise ValueError(f"{name} must be None or a pair (low, high) with low < high, got {clip!r}")
+    low, high = check_number(clip[0], f"{name}[0]"), check_number(clip[1], f"{name}[1]")
+    if not low < high:
+        raise ValueError(f"{name} must be None or a pair (low, high) with low < high, got {clip!r}")
+    return low, high
+
+
+def input_gradient(model, loss_fn, x, y) -> np.ndarray:
+    r""":math:`\nabla_x J(\theta; x, y)`, the gradient of ``loss_fn(model(x), y)`` with respect to
+    the inputs, as an array of ``x``'s shape and the model's dtype.
+
+    One forward and one backward pass in the model's current mode: call ``model.eval()``
+    first to attack a trained model as it predicts. With the batch-mean loss, row n is
+    :math:`\nabla_{x_n} \ell_n / N`: each example's own gradient, scaled.
+    """
+    inputs = Tensor(x, requires_grad=True)
+    return grad(loss_fn(model(inputs), y), [inputs])[0].data
+
+
+def fast_gradient_sign(x, gradient, epsilon, clip=(0.0, 1.0)) -> np.ndarray:
+    r""":math:`x' = \mathrm{clip}(x + \epsilon\, \mathrm{sign}(g))` for a given gradient :math:`g`:
+    the step of :func:`fgsm` once :math:`\nabla_x J` is known. ``x``'s dtype is kept."""
+    epsilon = check_number(epsilon, "epsilon", minimum=0.0)
+    clip = _check_clip(clip)
+    x = np.asarray(x)
+    adversarial = x + np.asarray(epsilon, dtype=x.dtype) * np.sign(gradient).astype(x.dtype, copy=False)
+    return adversarial if clip is None else np.clip(adversarial, *clip).astype(x.dtype, copy=False)
+
+
+def fgsm(model, loss_fn, x, y, epsilon, clip=(0.0, 1.0)) -> np.ndarray:
+    r"""The fast gradient sign method: adversarial examples for ``model`` on the batch ``(x, y)``.
+
+    .. math::
+
+        x' = \mathrm{clip}_{[a, b]}\big(x + \epsilon\, \mathrm{sign}(\nabla_x J(\theta; x, y))\big)
+
+    Goodfellow, Shlens and Szegedy (2015), "Explaining and harnessing adversarial
+    examples", section 4; Deep Learning 7.13 (published 7.13), Fig. 7.7. It is the max-norm
+    ball's best step for the linearization of :math:`J` around :math:`x`:
+    :math:`\max_{\lVert\eta\rVert_\infty \le \epsilon} \eta^\top \nabla_x J = \epsilon \lVert \nabla_x J \rVert_1`,
+    reached at :math:`\eta = \epsilon\,\mathrm{sign}(\nabla_x J)`. So before clipping
+    :math:`\lVert x' - x \rVert_\infty = \epsilon` (where the gradient is not zero) and
+    :math:`J(x') - J(x) = \epsilon \lVert \nabla_x J \rVert_1 + O(\epsilon^2)`. Clipping to the
+    valid pixel range :math:`[a, b]` keeps :math:`x'` an image.
+
+    The gradient is taken in the model's current mode (:func:`input_gradient`); call
+    ``model.eval()`` first to attack a trained model as it predicts.
+
+    Parameters
+    ----------
+    model : Module
+    loss_fn : callable
+        ``loss_fn(outputs, targets) -> scalar Tensor``, e.g. :func:`minireg.losses.cross_entropy`.
+    x : numpy.ndarray
+        The inputs, of any shape the model takes (flat vectors, images).
+    y : numpy.ndarray
+        Their targets.
+    epsilon : float
+        The max-norm :math:`\epsilon \ge 0` of the perturbation.
+    clip : (float, float) or None
+        The valid range :math:`[a, b]` of the inputs (``(0, 1)``: MNIST as minireg loads
+        it); ``None`` for no clipping.
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`x'`, of ``x``'s shape and dtype.
+    """
+    epsilon = check_number(epsilon, "epsilon", minimum=0.0)      # refused before the passes
+    clip = _check_clip(clip)
+    return fast_gradient_sign(x, input_gradient(model, loss_fn, x, y), epsilon, clip)
+
+
+class AdversarialTraining(Regularizer):
+    r"""Adversarial training with the fast gradient sign method, as a penalty (place 3).
+
+    .. math::
+
+        \tilde J(\theta; x, y) = \alpha J(\theta; x, y) + (1 - \alpha) J(\theta; x', y)
+        = J(\theta; x, y) + (1 - \alpha)\,\big[J(\theta; x', y) - J(\theta; x, y)\big],
+
+    with :math:`x'` the fast-gradient-sign example of :func:`fgsm` at the current
+    parameters. Goodfellow, Shlens and Szegedy (2015), section 6 (they use
+    :math:`\alpha = 0.5` and, on MNIST, :math:`\epsilon = 0.25`); Deep Learning 7.13
+    (published 7.13): training on adversarially perturbed examples makes the network
+    locally constant around the training data, against its "excessive linearity".
+
+    **Why here.** This class is a penalty -- it lives in this file and nowhere else --
+    because :math:`x'` needs :math:`\nabla_x J` on the very batch being trained on, at the
+    current parameters: at place 3 the forward pass on :math:`x` is made, the inputs
+    require gradients (``needs_input_grad``) and the loss function is at hand (see
+    :mod:`minireg.regularizers.base`). Besides the plain step's passes, the step makes a
+    backward pass to the inputs (through the graph that is kept), a forward pass on
+    :math:`x'` and the backward pass through it: about three plain steps on the 784-300-10
+    MLP, as for PyTorch's same step (``benchmarks/bench_regularizers.py``).
+
+    **x' is a constant.** As in Goodfellow et al.'s training, no gradient flows through
+    the perturbation: :math:`x'` is a new leaf. Since :math:`\mathrm{sign}` is piecewise
+    constant, :math:`\partial x' / \partial \theta = 0` wherever it exists, so the
+    parameter gradient is the exact gradient of :math:`\tilde J` as well; what the
+    choice changes is the gradient with respect to the inputs, which stays
+    :math:`\alpha \nabla_x J(x)` (no :math:`J(x')` term).
+
+    The pass on :math:`x'` is made in training mode, like the one on :math:`x`: dropout
+    draws new masks for it, and batch normalization normalizes :math:`x'` by its own
+    batch statistics and updates its running averages a second time. The gradient of
+    each example is read off the batch gradient, which assumes that an example's
+    outputs depend on its own inputs only (no batch normalization in training mode).
+
+    Parameters
+    ----------
+    epsilon : float
+        The max-norm :math:`\epsilon \ge 0` of the perturbation.
+    alpha : float
+        The weight :math:`\alpha \in [0, 1]` of the clean loss; 1 is plain training.
+    clip : (float, float) or None
+        The valid input range, ``(0, 1)`` for MNIST as minireg loads it; ``None``: no clipping.
+    """
+
+    needs_input_grad = True
+
+    def __init__(self, epsilon, alpha=0.5, clip=(0.0, 1.0)):
+        self.epsilon = check_number(epsilon, "epsilon", minimum=0.0)
+        self.alpha = check_number(alpha, "alpha", minimum=0.0, maximum=1.0)
+        self.clip = _check_clip(clip)
+
+    def penalty(self, step):
+        if self.alpha == 1.0:
+            return None
+        gradient = grad(step.data_loss, [step.inputs], retain_graph=True)[0].data
+        adversarial = Tensor(fast_gradient_sign(step.inputs.data, gradient, self.epsilon, self.clip))
+        adversarial_loss = step.loss_fn(step.model(adversarial), step.targets)
+        return (1.0 - self.alpha) * (adversarial_loss - step.data_loss)
+
+    def __repr__(self):
+        return f"AdversarialTraining(epsilon={self.epsilon}, alpha={self.alpha}, clip={self.clip})"
