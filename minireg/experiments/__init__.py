@@ -3,7 +3,7 @@
 An explicit dictionary, so that a reader sees every experiment in one place; each
 entry is an :class:`~minireg.experiments.base.Experiment` (config, run, report).
 """
-from minireg.experiments import dropout_table, early_stopping, ensembles, weight_penalties
+from minireg.experiments import double_descent, dropout_table, early_stopping, ensembles, weight_penalties
 from minireg.experiments.base import Experiment
 
 EXPERIMENTS = {
@@ -62,6 +62,18 @@ EXPERIMENTS = {
         config_class=ensembles.EnsemblesConfig,
         run=ensembles.run,
         report=ensembles.report,
+    ),
+    "double-descent": Experiment(
+        name="double-descent",
+        description="Double descent (Belkin et al. 2019), as the lecture slides show it: random Fourier features "
+                    "on an MNIST subset, the minimum-norm least-squares fit and a ridge fit; the test error, the "
+                    "squared loss and the norm of the coefficients against the number of features, through the "
+                    "interpolation threshold (as many features as training examples), where the min-norm fit "
+                    "peaks and ridge does not. Needs the MNIST files; --quick takes a few seconds, the default "
+                    "about a minute (--workers spreads the points over processes).",
+        config_class=double_descent.DoubleDescentConfig,
+        run=double_descent.run,
+        report=double_descent.report,
     ),
 }
 
