@@ -3,7 +3,8 @@
 An explicit dictionary, so that a reader sees every experiment in one place; each
 entry is an :class:`~minireg.experiments.base.Experiment` (config, run, report).
 """
-from minireg.experiments import double_descent, dropout_table, early_stopping, ensembles, weight_penalties
+from minireg.experiments import (double_descent, dropout_table, early_stopping, ensembles, memorization,
+                                 weight_penalties)
 from minireg.experiments.base import Experiment
 
 EXPERIMENTS = {
@@ -74,6 +75,18 @@ EXPERIMENTS = {
         config_class=double_descent.DoubleDescentConfig,
         run=double_descent.run,
         report=double_descent.report,
+    ),
+    "memorization": Experiment(
+        name="memorization",
+        description="The randomization tests of Zhang et al. (2017), as the lecture slides show them: one MLP "
+                    "trained to zero training error on MNIST with true labels, random labels, shuffled pixels, "
+                    "random pixels and Gaussian inputs, without regularization, with weight decay and with "
+                    "dropout; the training curves, the epochs each needs against true labels, and the test "
+                    "errors. Needs the MNIST files; --quick takes a few minutes, the default tens of minutes "
+                    "(--dataset/--regularization pick one run, for minireg sweep).",
+        config_class=memorization.MemorizationConfig,
+        run=memorization.run,
+        report=memorization.report,
     ),
 }
 
