@@ -56,7 +56,7 @@ class DoubleDescentConfig(CheckedConfig):
     data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache)")
     quick: bool = option(False, "500 training examples, 2,000 test examples, 2 feature draws per point, 25 "
                                 "points (a few seconds), instead of the sizes below")
-    n_train: int = option(2000, "training examples n (the interpolation threshold is at n features)", minimum=10,
+    n_train: int = option(1000, "training examples n (the interpolation threshold is at n features)", minimum=10,
                           maximum=MNIST_TRAINING_EXAMPLES)
     n_test: int = option(2000, "test examples (from MNIST's test set)", minimum=1, maximum=10000)
     max_ratio: float = option(3.0, "the largest number of features, as a multiple of n", minimum=1.0,
