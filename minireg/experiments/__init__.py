@@ -4,7 +4,7 @@ An explicit dictionary, so that a reader sees every experiment in one place; eac
 entry is an :class:`~minireg.experiments.base.Experiment` (config, run, report).
 """
 from minireg.experiments import (double_descent, dropout_table, early_stopping, ensembles, memorization,
-                                 weight_penalties)
+                                 pretraining, weight_penalties)
 from minireg.experiments.base import Experiment
 
 EXPERIMENTS = {
@@ -87,6 +87,17 @@ EXPERIMENTS = {
         config_class=memorization.MemorizationConfig,
         run=memorization.run,
         report=memorization.report,
+    ),
+    "pretraining": Experiment(
+        name="pretraining",
+        description="Pretraining and transfer with few labels on MNIST (the lecture slides): an autoencoder "
+                    "trained on unlabelled images, whose encoder is then frozen or fine-tuned under a classifier "
+                    "trained on 100 labels, against training from scratch; and a network trained on the digits "
+                    "0-4 whose encoder is reused for the digits 5-9. Needs the MNIST files; --quick takes a "
+                    "minute or two, the default a few minutes.",
+        config_class=pretraining.PretrainingConfig,
+        run=pretraining.run,
+        report=pretraining.report,
     ),
 }
 
