@@ -58,12 +58,12 @@ class DoubleDescentConfig(CheckedConfig):
                                 "points (a few seconds), instead of the sizes below")
     n_train: int = option(1000, "training examples n (the interpolation threshold is at n features)", minimum=10,
                           maximum=MNIST_TRAINING_EXAMPLES)
-    n_test: int = option(2000, "test examples (from MNIST's test set)", minimum=1, maximum=10000)
+    n_test: int = option(1000, "test examples (from MNIST's test set)", minimum=1, maximum=10000)
     max_ratio: float = option(3.0, "the largest number of features, as a multiple of n", minimum=1.0,
                               include_minimum=False, maximum=30.0)
-    points: int = option(31, "numbers of features swept (n itself and points close to it are always among "
+    points: int = option(25, "numbers of features swept (n itself and points close to it are always among "
                              "them)", minimum=10, maximum=200)
-    repeats: int = option(3, "draws of the random features per point, averaged", minimum=1)
+    repeats: int = option(2, "draws of the random features per point, averaged", minimum=1)
     bandwidth: float = option(5.0, "σ of the Gaussian kernel the features approximate (pixels in [0, 1])",
                               minimum=0.0, include_minimum=False)
     ridge: float = option(1e-4, "λ of the ridge fit set beside the minimum-norm one: (1/n)‖ΦA − Y‖² + λ‖A‖²",

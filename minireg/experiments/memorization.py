@@ -73,7 +73,7 @@ class MemorizationConfig(CheckedConfig):
     lr: float = option(0.05, "SGD learning rate", minimum=0.0, include_minimum=False)
     momentum: float = option(0.9, "SGD momentum", minimum=0.0, maximum=1.0, include_maximum=False)
     batch_size: int = option(100, "minibatch size", minimum=1)
-    weight_decay: float = option(1e-4, "α of the L2 penalty (α/2)‖w‖² of the weight-decay runs", minimum=0.0,
+    weight_decay: float = option(1e-3, "α of the L2 penalty (α/2)‖w‖² of the weight-decay runs", minimum=0.0,
                                  include_minimum=False)
     keep_hidden: float = option(0.5, "dropout's probability of keeping a hidden unit (dropout runs)",
                                 minimum=0.0, maximum=1.0, include_minimum=False)
