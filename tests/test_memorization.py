@@ -77,5 +77,19 @@ def test_the_regularized_runs_share_the_plain_run_s_start_and_differ_from_it(tmp
     folder = run_experiment(EXPERIMENTS["memorization"], config, runs_dir=tmp_path)
     runs = json.loads((folder / "results.json").read_text())["results"]["runs"]
     assert [r["regularization"] for r in runs] == ["none", "weight-decay", "dropout"]
+    assert "test_error" not in json.loads((folder / "results.json").read_text())["results"]   # only for one run
     losses = [r["curve"]["train_loss"] for r in runs]
     assert losses[0] != losses[1] and losses[0] != losses[2]
+
+
+@pytest.mark.slow
+def test_one_chosen_run_puts_its_numbers_where_a_sweep_summary_reads_them(tmp_path):
+    from minireg.sweeps.summary import flat_metrics
+    config = MemorizationConfig(data_root=str(shared_mnist()), n_train=50, n_test=50, hidden=16, epochs=2,
+                                dataset="gaussian", regularization="dropout", progress=False)
+    results = json.loads((run_experiment(EXPERIMENTS["memorization"], config, runs_dir=tmp_path)
+                          / "results.json").read_text())["results"]
+    (run,) = results["runs"]
+    assert run["dataset"] == "gaussian" and run["regularization"] == "dropout"
+    metrics = flat_metrics(results)
+    assert metrics["test_error"] == run["test_error"] and metrics["train_error"] == run["train_error"]

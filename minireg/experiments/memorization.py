@@ -25,7 +25,9 @@ transforms are :mod:`minireg.datasets.randomization`; the test set is transforme
 same way (the same permutation for shuffled pixels, the training set's mean and variance
 for Gaussian inputs) and keeps its true labels. ``--dataset`` and ``--regularization``
 pick one run, so that ``minireg sweep memorization --grid dataset=... --grid
-regularization=... --workers 2`` spreads the runs over processes.
+regularization=... --workers 2`` spreads the runs over processes; a run of one pair
+also gives its ``epochs_to_fit``, ``train_error`` and ``test_error`` at the top of its
+results, where the sweep's summary finds them.
 
 Budgets: ``--quick``, 500 training images and at most 80 epochs per run, 15 runs
 (a few minutes on 2 cores); the default, 5,000 images and at most 300 epochs (tens of
@@ -169,7 +171,10 @@ def run(config: MemorizationConfig, progress=None) -> dict:
                                    "train_error": history.values("train_error"),
                                    "train_loss": history.values("train_loss"),
                                    "test_error": history.values("test_error")}})
-    return {"data": "MNIST", "sizes": {"train": n_train, "test": n_test}, "epochs": epochs, "runs": runs}
+    results = {"data": "MNIST", "sizes": {"train": n_train, "test": n_test}, "epochs": epochs, "runs": runs}
+    if len(runs) == 1:      # one run chosen (a point of a sweep): its numbers where the sweep's summary reads them
+        results.update({key: runs[0][key] for key in ("epochs_to_fit", "train_error", "test_error")})
+    return results
 
 
 # --------------------------------------------------------------------------------------
