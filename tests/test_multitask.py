@@ -128,3 +128,5 @@ def test_bad_arguments_are_refused_by_name():
         MultiTaskLoss(model)(model(Tensor(np.zeros((2, 5)))), np.zeros(2, dtype=int))
     with pytest.raises(KeyError, match="task must be one of"):
         task_error(model, "colour")
+    with pytest.raises(RuntimeError, match="has not run yet"):
+        MultiTaskLoss(_model())(Tensor(np.zeros((2, 6))), np.zeros((2, 2), dtype=int))

@@ -130,6 +130,9 @@ class MultiTaskLoss:
     def task_losses(self, outputs, targets) -> dict:
         """``{task: J_t}`` (scalar Tensors, or None for a task with no label in the batch)."""
         labels = _labels(targets, len(self.model.tasks))
+        if not self.model.columns:
+            raise RuntimeError("the model has not run yet, so its tasks' output columns are unknown: compute "
+                               "outputs = model(x) first, then loss(outputs, targets)")
         found = {}
         for index, task in enumerate(self.model.tasks):
             column = labels[:, index]
