@@ -82,7 +82,7 @@ EXPERIMENTS = {
                     "trained to zero training error on MNIST with true labels, random labels, shuffled pixels, "
                     "random pixels and Gaussian inputs, without regularization, with weight decay and with "
                     "dropout; the training curves, the epochs each needs against true labels, and the test "
-                    "errors. Needs the MNIST files; --quick takes a few minutes, the default tens of minutes "
+                    "errors. Needs the MNIST files; --quick takes about a minute, the default tens of minutes "
                     "(--dataset/--regularization pick one run, for minireg sweep).",
         config_class=memorization.MemorizationConfig,
         run=memorization.run,

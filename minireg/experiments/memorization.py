@@ -30,7 +30,7 @@ also gives its ``epochs_to_fit``, ``train_error`` and ``test_error`` at the top 
 results, where the sweep's summary finds them.
 
 Budgets: ``--quick``, 500 training images and at most 80 epochs per run, 15 runs
-(a few minutes on 2 cores); the default, 5,000 images and at most 300 epochs (tens of
+(about a minute on 2 cores); the default, 5,000 images and at most 300 epochs (tens of
 minutes; the paper trains on all of CIFAR-10 and ImageNet).
 """
 from __future__ import annotations
@@ -62,8 +62,8 @@ class MemorizationConfig(CheckedConfig):
     seed: int = option(0, "seed of the subset, the randomizations, the initial weights and the batch orders",
                        minimum=0)
     data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache)")
-    quick: bool = option(False, "500 training images, 1,000 test images, at most 80 epochs per run (a few "
-                                "minutes), instead of the sizes below")
+    quick: bool = option(False, "500 training images, 1,000 test images, at most 80 epochs per run (about a "
+                                "minute), instead of the sizes below")
     dataset: str = option("all", "the training set(s): all, or one of " + ", ".join(DATASETS),
                           choices=("all",) + DATASETS)
     regularization: str = option("all", "the regularization(s): all, or one of " + ", ".join(REGULARIZATIONS),
