@@ -70,8 +70,8 @@ EXPERIMENTS = {
                     "on an MNIST subset, the minimum-norm least-squares fit and a ridge fit; the test error, the "
                     "squared loss and the norm of the coefficients against the number of features, through the "
                     "interpolation threshold (as many features as training examples), where the min-norm fit "
-                    "peaks and ridge does not. Needs the MNIST files; --quick takes about 20 seconds, the "
-                    "default a few minutes (--workers spreads the points over processes).",
+                    "peaks and ridge does not. Needs the MNIST files; --quick takes about 10 seconds of CPU, "
+                    "the default 20 (--workers spreads the points over processes).",
         config_class=double_descent.DoubleDescentConfig,
         run=double_descent.run,
         report=double_descent.report,

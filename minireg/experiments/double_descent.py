@@ -27,8 +27,8 @@ approaches zero and the min-norm coefficients blow up).
 For every number of features N the experiment records the training and test 0-1 error,
 the squared loss (mean over examples of ‖h(x) − y‖²) and ‖A‖, averaged over
 ``repeats`` draws of the features. The paper uses n = 10⁴ and up to 6·10⁴ features;
-here, on a CPU, the default is n = 1,000 and up to 3n features, 25 points, 2 draws (a
-few minutes on 2 cores), ``--quick`` n = 500 (about 20 s). With ``--workers k`` the
+here, on a CPU, the default is n = 1,000 and up to 3n features, 25 points, 2 draws
+(20 s of CPU), ``--quick`` n = 500 (8 s of CPU). With ``--workers k`` the
 points go to k local processes through :class:`minireg.sweeps.local.LocalProcesses`.
 No training loop, so no resumable phases: a run is short enough to start again.
 """
@@ -55,7 +55,7 @@ class DoubleDescentConfig(CheckedConfig):
     seed: int = option(0, "seed of the training and test subsets and of the random features", minimum=0)
     data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache)")
     quick: bool = option(False, "500 training examples, 2,000 test examples, 2 feature draws per point, 25 "
-                                "points (about 20 s), instead of the sizes below")
+                                "points (8 s of CPU), instead of the sizes below")
     n_train: int = option(1000, "training examples n (the interpolation threshold is at n features)", minimum=10,
                           maximum=MNIST_TRAINING_EXAMPLES)
     n_test: int = option(1000, "test examples (from MNIST's test set)", minimum=1, maximum=10000)
