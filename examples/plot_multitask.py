@@ -12,6 +12,7 @@ images are repeated so that every minibatch holds some. Against it, the same net
 trained on the 100 digit labels alone. The digit test error falls as parity labels are
 added: the trunk learns from the images that have no digit label.
 """
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -26,10 +27,12 @@ from minireg.training.multitask import MISSING, MultiTask, MultiTaskLoss, task_e
 
 def mnist_folder():
     """MNIST beside the checkout (shared/data/mnist, as in this project's CI), else None:
-    then $MINIREG_DATA, the cache, or a download."""
-    for above in Path(__file__).resolve().parents:
-        if (above / "shared" / "data" / "mnist").is_dir():
-            return above / "shared" / "data" / "mnist"
+    then $MINIREG_DATA, the cache, or a download. Looked for above this script (the
+    script's path is sys.argv[0], also when sphinx-gallery runs it) and the working folder."""
+    for start in (Path(sys.argv[0]).resolve(), Path.cwd()):
+        for above in start.parents:
+            if (above / "shared" / "data" / "mnist").is_dir():
+                return above / "shared" / "data" / "mnist"
     return None
 
 
