@@ -3,7 +3,8 @@
 An explicit dictionary, so that a reader sees every experiment in one place; each
 entry is an :class:`~minireg.experiments.base.Experiment` (config, run, report).
 """
-from minireg.experiments import adversarial, dropout_table, early_stopping, ensembles, weight_penalties
+from minireg.experiments import (adversarial, double_descent, dropout_table, early_stopping, ensembles, memorization,
+                                 pretraining, weight_penalties)
 from minireg.experiments.base import Experiment
 
 EXPERIMENTS = {
@@ -74,6 +75,41 @@ EXPERIMENTS = {
         config_class=adversarial.AdversarialConfig,
         run=adversarial.run,
         report=adversarial.report,
+    ),
+    "double-descent": Experiment(
+        name="double-descent",
+        description="Double descent (Belkin et al. 2019), as the lecture slides show it: random Fourier features "
+                    "on an MNIST subset, the minimum-norm least-squares fit and a ridge fit; the test error, the "
+                    "squared loss and the norm of the coefficients against the number of features, through the "
+                    "interpolation threshold (as many features as training examples), where the min-norm fit "
+                    "peaks and ridge does not. Needs the MNIST files; --quick takes about 10 seconds of CPU, "
+                    "the default 20 (--workers spreads the points over processes).",
+        config_class=double_descent.DoubleDescentConfig,
+        run=double_descent.run,
+        report=double_descent.report,
+    ),
+    "memorization": Experiment(
+        name="memorization",
+        description="The randomization tests of Zhang et al. (2017), as the lecture slides show them: one MLP "
+                    "trained to zero training error on MNIST with true labels, random labels, shuffled pixels, "
+                    "random pixels and Gaussian inputs, without regularization, with weight decay and with "
+                    "dropout; the training curves, the epochs each needs against true labels, and the test "
+                    "errors. Needs the MNIST files; --quick takes about a minute, the default tens of minutes "
+                    "(--dataset/--regularization pick one run, for minireg sweep).",
+        config_class=memorization.MemorizationConfig,
+        run=memorization.run,
+        report=memorization.report,
+    ),
+    "pretraining": Experiment(
+        name="pretraining",
+        description="Pretraining and transfer with few labels on MNIST (the lecture slides): an autoencoder "
+                    "trained on unlabelled images, whose encoder is then frozen or fine-tuned under a classifier "
+                    "trained on 100 labels, against training from scratch; and a network trained on the digits "
+                    "0-4 whose encoder is reused for the digits 5-9. Needs the MNIST files; --quick takes a "
+                    "minute or two, the default a few minutes.",
+        config_class=pretraining.PretrainingConfig,
+        run=pretraining.run,
+        report=pretraining.report,
     ),
 }
 
