@@ -15,7 +15,12 @@ dropout as an approximation of it:
    (one pass) and by Monte-Carlo averaging of j sampled sub-networks, with the
    arithmetic and the renormalized geometric mean (eq. 7.30), against j.
 
-Each training run is one resumable phase (``minireg resume FOLDER``). The test set is
+Each training run is one resumable phase (``minireg resume FOLDER``). The 2k + 1 runs are
+independent: ``--workers N`` trains N at a time on local worker processes (the sweep
+machinery's, through :func:`~minireg.training.ensembles.train_members`), each with the
+BLAS on the run's ``--threads`` threads, and the results are the same bit for bit as
+with one worker. A worker saves its run's checkpoint in the run folder; the client
+records the phase as finished. The test set is
 only reported; nothing is chosen on it. ``--quick`` trains 4 members per ensemble on
 2,000 examples for 5 epochs (about 5 s on 2 cores); the default, 10 members on 10,000
 examples for 15 epochs (about a minute).
