@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_sweeps import busy_cpu_seconds, load, own_cpu_seconds
+from bench_sweeps import busy_cpu_seconds, compare_workers, load, own_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,25 +52,15 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", default="", help="folder with the MNIST files")
     arguments = parser.parse_args(argv)
     print(f"minireg run ensembles --quick --threads 1; cores: {os.cpu_count()}; {load()}")
-    times, first_results = {workers: [] for workers in arguments.workers}, None
-    for round_index in range(arguments.rounds):
-        order = arguments.workers if round_index % 2 == 0 else arguments.workers[::-1]
-        others = {}
-        for workers in order:
-            seconds, others[workers], results = time_run(workers, arguments.data_root)
-            first_results = results if first_results is None else first_results
-            if results != first_results:
-                raise RuntimeError(f"--workers {workers} gave other results than the first run")
-            times[workers].append(seconds)
-        print(f"round {round_index + 1}: " + ", ".join(
-            f"{w} workers {times[w][-1]:.2f} s" + ("" if others[w] is None else f" (other jobs: {others[w]:.2f} cores)")
-            for w in arguments.workers), flush=True)
-    base = statistics.median(times[arguments.workers[0]])
-    print(f"\n| workers | median (s) | range (s) | / median on {arguments.workers[0]} |")
-    print("| --- | --- | --- | --- |")
-    for workers, measured in times.items():
-        median = statistics.median(measured)
-        print(f"| {workers} | {median:.2f} | {min(measured):.2f}-{max(measured):.2f} | {median / base:.2f} |")
+    first = {}
+
+    def time_one(workers):
+        seconds, others, results = time_run(workers, arguments.data_root)
+        if results != first.setdefault("results", results):
+            raise RuntimeError(f"--workers {workers} gave other results than the first run")
+        return seconds, others
+
+    compare_workers(time_one, arguments.workers, arguments.rounds)
     print(f"\nthe results of every run are the same; {load()}")
     return 0
 

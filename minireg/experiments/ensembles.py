@@ -20,8 +20,8 @@ independent: ``--workers N`` trains N at a time on local worker processes (the s
 machinery's, through :func:`~minireg.training.ensembles.train_members`), each with the
 BLAS on the run's ``--threads`` threads, and the results are the same bit for bit as
 with one worker. A worker saves its run's checkpoint in the run folder; the client
-records the phase as finished. The test set is
-only reported; nothing is chosen on it. ``--quick`` trains 4 members per ensemble on
+records the phase as finished. The test set is only reported; nothing is chosen on it.
+``--quick`` trains 4 members per ensemble on
 2,000 examples for 5 epochs (about 5 s on 2 cores); the default, 10 members on 10,000
 examples for 15 epochs (about a minute).
 """
@@ -172,8 +172,8 @@ def _train_all(runs, config, progress, threads_per_run) -> list:
     ``config.workers`` local processes, each with the BLAS on ``threads_per_run`` threads."""
     if config.workers == 1:
         phases = Phases(progress, total=len(runs), show=config.progress)
-        return [phases.run(run.name, run.title, fit_run, run, total_steps=run.epochs * -(-len(run.X) // config.batch_size))
-                for run in runs]
+        steps_per_epoch = -(-len(runs[0].X) // config.batch_size)       # every run has n_train examples
+        return [phases.run(run.name, run.title, fit_run, run, total_steps=run.epochs * steps_per_epoch) for run in runs]
     done = []
 
     def finished(i, result):
