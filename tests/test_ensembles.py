@@ -78,11 +78,13 @@ def build_with_dropout(i):
     return Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=0.1, momentum=0.9))
 
 
-def test_members_trained_on_two_worker_processes_equal_those_trained_here_bit_for_bit():
+@pytest.mark.parametrize("where", [{"workers": 2}, {"workers": 2, "scheduler": "local"}],
+                         ids=["local processes", "Dask LocalCluster"])
+def test_members_trained_on_two_worker_processes_equal_those_trained_here_bit_for_bit(where):
     rng = np.random.default_rng(6)
     X, y = rng.normal(size=(80, 4)).astype(np.float32), rng.integers(0, 3, size=80)
     here = fit_ensemble(build_with_dropout, X, y, k=3, batch_size=10, bootstrap=True, rng=7, epochs=3)
-    there = fit_ensemble(build_with_dropout, X, y, k=3, batch_size=10, bootstrap=True, rng=7, epochs=3, workers=2)
+    there = fit_ensemble(build_with_dropout, X, y, k=3, batch_size=10, bootstrap=True, rng=7, epochs=3, **where)
     for mine, theirs in zip(here.members, there.members):
         for a, b in zip(mine.parameters(), theirs.parameters()):
             assert a.data.dtype == b.data.dtype == np.float32
