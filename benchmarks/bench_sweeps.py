@@ -69,28 +69,36 @@ def time_sweep(workers: int) -> tuple:
     return seconds, others
 
 
+def compare_workers(time_one, worker_counts, rounds) -> dict:
+    """``{workers: [seconds per round]}``: ``time_one(workers)`` -> (seconds, cores other jobs
+    used) for every count in every round (the order reversed every other round); prints
+    each round and the table of medians."""
+    times = {workers: [] for workers in worker_counts}
+    for round_index in range(rounds):
+        order = worker_counts if round_index % 2 == 0 else worker_counts[::-1]
+        others = {}
+        for workers in order:
+            seconds, others[workers] = time_one(workers)
+            times[workers].append(seconds)
+        print(f"round {round_index + 1}: " + ", ".join(
+            f"{w} workers {times[w][-1]:.2f} s" + ("" if others[w] is None else f" (other jobs: {others[w]:.2f} cores)")
+            for w in worker_counts), flush=True)
+    base = statistics.median(times[worker_counts[0]])
+    print(f"\n| workers | median (s) | range (s) | / median on {worker_counts[0]} |")
+    print("| --- | --- | --- | --- |")
+    for workers, measured in times.items():
+        median = statistics.median(measured)
+        print(f"| {workers} | {median:.2f} | {min(measured):.2f}-{max(measured):.2f} | {median / base:.2f} |")
+    return times
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (each times every worker count once)")
     arguments = parser.parse_args(argv)
     print(f"{len(SPEC.runs())} runs of {SPEC.experiment}, options {SPEC.options}; cores: {os.cpu_count()}; {load()}")
-    times = {workers: [] for workers in arguments.workers}
-    for round_index in range(arguments.rounds):
-        order = arguments.workers if round_index % 2 == 0 else arguments.workers[::-1]
-        others = {}
-        for workers in order:
-            seconds, others[workers] = time_sweep(workers)
-            times[workers].append(seconds)
-        print(f"round {round_index + 1}: " + ", ".join(
-            f"{w} workers {times[w][-1]:.2f} s" + ("" if others[w] is None else f" (other jobs: {others[w]:.2f} cores)")
-            for w in arguments.workers), flush=True)
-    base = statistics.median(times[arguments.workers[0]])
-    print(f"\n| workers | median (s) | range (s) | / median on {arguments.workers[0]} |")
-    print("| --- | --- | --- | --- |")
-    for workers, measured in times.items():
-        median = statistics.median(measured)
-        print(f"| {workers} | {median:.2f} | {min(measured):.2f}-{max(measured):.2f} | {median / base:.2f} |")
+    compare_workers(time_sweep, arguments.workers, arguments.rounds)
     print(f"\n{load()}")
     return 0
 

@@ -160,9 +160,11 @@ TECHNIQUES = (
     T("S7", "Stochastic depth for residual blocks, with test-time scaling", "SL (Huang et al. 2016)", BUILT, None, None,
       ("minireg/nn/stochastic_depth.py:StochasticDepth", "minireg/nn/stochastic_depth.py:linear_survival"),
       ("tests/test_noise_pooling_depth.py::test_linear_survival_is_the_papers_schedule",
-       "tests/test_noise_pooling_depth.py::test_row_mode_drops_examples_independently_and_evaluation_scales_by_survival"),
+       "tests/test_noise_pooling_depth.py::test_row_mode_drops_examples_independently_and_evaluation_scales_by_survival",
+       "tests/test_stochastic_depth_torchvision.py::test_in_training_the_same_draws_give_the_same_output"),
       ("stochastic.md", "Noise, stochastic pooling, stochastic depth"), ("examples/plot_stochastic_layers.py",),
-      note="not compared with torchvision.ops.stochastic_depth: torchvision does not import with torch 2.13 here"),
+      note="agrees with torchvision.ops.stochastic_depth (body f / p_l), loaded without torchvision's __init__, "
+           "whose compiled operators do not load beside torch 2.13.0+cpu"),
     # ---- D: data side ----------------------------------------------------------------------
     T("D1", "Augmentation: translation, rotation, scaling (no flips for digits)", "DL", NOT_YET, "7.5", "7.4"),
     T("D2", "Label smoothing: targets α/(K−1) and 1 − α", "SL", NOT_YET, None, "7.5.1"),
@@ -222,13 +224,17 @@ TECHNIQUES = (
       "7.10", "7.11", ("minireg/training/ensembles.py:fit_ensemble", "minireg/training/ensembles.py:bootstrap_indices"),
       ("tests/test_ensembles.py::test_a_bootstrap_resample_holds_one_minus_one_over_e_of_the_examples",
        "tests/test_ensembles.py::test_bagging_trains_each_member_on_its_own_resample_and_averages_distributions"),
-      ("ensembles.md", "Bagging and other ensembles"), ("examples/plot_ensembles.py",),
-      note="members train one after another; not yet through the sweep machinery"),
+      ("ensembles.md", "Bagging and other ensembles"), ("examples/plot_ensembles.py", "minireg run ensembles"),
+      note="members train one after another or in parallel (workers=, scheduler=) through the sweep machinery, "
+           "bit for bit the same"),
     T("E2", "Ensembles from different seeds, minibatch orders, hyperparameters", "DL", BUILT, "7.10", "7.11",
       ("minireg/training/ensembles.py:Ensemble", "minireg/training/ensembles.py:error_decomposition"),
       ("tests/test_ensembles.py::test_the_decomposition_is_an_identity_and_matches_correlated_gaussian_errors",
-       "tests/test_ensembles.py::test_ensemble_errors_are_the_errors_of_the_averaged_first_members"),
-      ("ensembles.md", "Bagging and other ensembles"), ("examples/plot_ensembles.py",)),
+       "tests/test_ensembles.py::test_ensemble_errors_are_the_errors_of_the_averaged_first_members",
+       "tests/test_ensembles.py::test_members_trained_on_two_worker_processes_equal_those_trained_here_bit_for_bit"),
+      ("ensembles.md", "Bagging and other ensembles"), ("examples/plot_ensembles.py", "minireg run ensembles"),
+      note="seeds and minibatch orders in the experiment; hyperparameters through build(i); members train in "
+           "parallel with workers="),
     # ---- G: GrOWL pipeline ---------------------------------------------------------------------
     T("G1", "Train with GrOWL (or group Lasso, or weight decay, or both + ℓ2)", "GR Alg. 1", BUILT, None, None,
       (f"{PROX}:ProxGrOWL", f"{PROX}:ProxGroupLasso", f"{PEN}:L2"),

@@ -33,6 +33,7 @@ FRAGMENTS = {
     ("autograd.md", "batch, y, model and loss_fn stand for your own"),
     ("data.md", "needs Fashion-MNIST in ~/data and CIFAR-10 (or a network to download it)"),
     ("training.md", "the same arguments as the interrupted run stand where the dots are"),
+    ("ensembles.md", "mymodels stands for your own module, whose build(i) workers import by name"),
 }
 
 # The same code on less data, or for fewer epochs, so that each page takes seconds.

@@ -8,6 +8,8 @@ from minireg.datasets import DataLoader
 from minireg.optim import SGD
 from minireg.training import (Trainer, bootstrap_indices, ensemble_errors, error_decomposition,
                               expected_distinct_fraction, fit_ensemble)
+from minireg.training.ensembles import train_members
+from minireg.tensor import Tensor
 from stochastic_helpers import Z
 
 
@@ -70,7 +72,42 @@ def test_bagging_trains_each_member_on_its_own_resample_and_averages_distributio
     np.testing.assert_array_equal(no_bagging.indices[1], np.arange(60))
 
 
+def build_with_dropout(i):
+    model = nn.Sequential(nn.Linear(4, 16, rng=10 + i), nn.ReLU(), nn.Dropout(keep=0.5, rng=30 + i),
+                          nn.Linear(16, 3, rng=20 + i))
+    return Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=0.1, momentum=0.9))
+
+
+@pytest.mark.parametrize("where", [{"workers": 2}, {"workers": 2, "scheduler": "local"}],
+                         ids=["local processes", "Dask LocalCluster"])
+def test_members_trained_on_two_worker_processes_equal_those_trained_here_bit_for_bit(where):
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(80, 4)).astype(np.float32), rng.integers(0, 3, size=80)
+    here = fit_ensemble(build_with_dropout, X, y, k=3, batch_size=10, bootstrap=True, rng=7, epochs=3)
+    there = fit_ensemble(build_with_dropout, X, y, k=3, batch_size=10, bootstrap=True, rng=7, epochs=3, **where)
+    for mine, theirs in zip(here.members, there.members):
+        for a, b in zip(mine.parameters(), theirs.parameters()):
+            assert a.data.dtype == b.data.dtype == np.float32
+            np.testing.assert_array_equal(a.data, b.data)
+    for a, b in zip(here.indices, there.indices):
+        np.testing.assert_array_equal(a, b)
+    # the dropout layers' generators come back in the state training left them in
+    here.members[0].train(), there.members[0].train()
+    np.testing.assert_array_equal(here.members[0](Tensor(X)).data, there.members[0](Tensor(X)).data)
+
+
+def test_train_members_returns_results_in_job_order_and_reports_each_one():
+    seen = []
+    assert train_members(abs, [-3, 2, -1], on_result=lambda i, r: seen.append((i, r))) == [3, 2, 1]
+    assert seen == [(0, 3), (1, 2), (2, 1)]
+
+
 @pytest.mark.parametrize("call, message", [
+    (lambda: train_members(abs, [1], workers=0), "workers must be an integer >= 1"),
+    (lambda: train_members(abs, [1], threads_per_run=0), "threads_per_run must be an integer >= 1"),
+    (lambda: train_members(lambda job: job, [1], workers=2), "must be picklable"),
+    (lambda: fit_ensemble(lambda i: build(i), np.ones((4, 4)), np.zeros(4), k=2, batch_size=2, workers=2),
+     "must be picklable"),
     (lambda: fit_ensemble(build, np.ones((4, 4)), np.zeros(4), k=0, batch_size=2), "k must be an integer >= 1"),
     (lambda: fit_ensemble("model", np.ones((4, 4)), np.zeros(4), k=2, batch_size=2), "build=...\\) must be callable"),
     (lambda: bootstrap_indices(0, 0), "n must be an integer >= 1"),

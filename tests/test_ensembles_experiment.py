@@ -7,8 +7,8 @@ import pytest
 from helpers import shared_mnist
 from minireg import cli, nn
 from minireg.experiments import EXPERIMENTS
-from minireg.experiments.base import run_experiment
-from minireg.experiments.ensembles import EnsemblesConfig, running_mc_errors, sampled_log_probabilities
+from minireg.experiments.base import RunProgress, run_experiment
+from minireg.experiments.ensembles import EnsemblesConfig, run, running_mc_errors, sampled_log_probabilities
 
 
 @pytest.mark.slow
@@ -37,6 +37,39 @@ def test_a_small_run_measures_both_ensembles_and_the_dropout_rules(tmp_path):
         assert text in report
     for plot in ("ensemble_error.png", "mc_dropout.png"):
         assert (folder / plot).stat().st_size > 1000 and f"({plot})" in report
+
+
+@pytest.mark.slow
+def test_two_worker_processes_give_the_same_results_as_one_after_the_other(tmp_path):
+    options = dict(data_root=str(shared_mnist()), n_train=300, members=2, masks=3, hidden=16, epochs=2, progress=False)
+    expected = run(EnsemblesConfig(**options), None)                # here, one after the other
+    # on workers: each saves its phase's checkpoint in the run folder, the client records the phase finished
+    config, folder = EnsemblesConfig(**options, workers=2), tmp_path / "on-workers"
+    folder.mkdir()
+    assert run(config, RunProgress(folder)) == expected
+    finished = json.loads((folder / "progress.json").read_text())["finished"]
+    assert set(finished) == {"seeds_0", "seeds_1", "bagging_0", "bagging_1", "dropout"}
+    assert all((folder / f"checkpoint-{phase}.npz").is_file() for phase in finished)
+    # resumed here from the workers' checkpoints: every phase restores its end state, the results stay
+    assert run(EnsemblesConfig(**options), RunProgress(folder)) == expected
+
+
+def test_member_i_of_both_ensembles_starts_from_the_same_weights(monkeypatch):
+    """Only the data differ between the seed and the bagged ensemble (SeedSequence.spawn
+    moves on at each call, so the member seeds must be spawned once)."""
+    from minireg.experiments import ensembles as experiment
+    seen = {}
+    monkeypatch.setattr(experiment, "_train_all", lambda runs, *rest: seen.update(runs=runs) or 1 / 0)
+    monkeypatch.setattr(experiment, "load_mnist", lambda split, root, flatten: (np.zeros((60, 784), np.float32),
+                                                                                   np.zeros(60, np.int64)))
+    with pytest.raises(ZeroDivisionError):
+        experiment.run(EnsemblesConfig(n_train=50, members=3, progress=False))
+    by_name = {run.name: run for run in seen["runs"]}
+    for i in range(3):
+        seed, bagged = by_name[f"seeds_{i}"], by_name[f"bagging_{i}"]
+        assert seed.init_seed.spawn_key == bagged.init_seed.spawn_key
+        assert seed.loader_seed.spawn_key == bagged.loader_seed.spawn_key
+    assert len({run.init_seed.spawn_key for run in seen["runs"]}) == 3 + 1
 
 
 def _dropout_model(seed):

@@ -15,27 +15,34 @@ dropout as an approximation of it:
    (one pass) and by Monte-Carlo averaging of j sampled sub-networks, with the
    arithmetic and the renormalized geometric mean (eq. 7.30), against j.
 
-Each training run is one resumable phase (``minireg resume FOLDER``). The test set is
-only reported; nothing is chosen on it. ``--quick`` trains 4 members per ensemble on
+Each training run is one resumable phase (``minireg resume FOLDER``). The 2k + 1 runs are
+independent: ``--workers N`` trains N at a time on local worker processes (the sweep
+machinery's, through :func:`~minireg.training.ensembles.train_members`), each with the
+BLAS on the run's ``--threads`` threads, and the results are the same bit for bit as
+with one worker. A worker saves its run's checkpoint in the run folder; the client
+records the phase as finished. The test set is only reported; nothing is chosen on it.
+``--quick`` trains 4 members per ensemble on
 2,000 examples for 5 epochs (about 5 s on 2 cores); the default, 10 members on 10,000
 examples for 15 epochs (about a minute).
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax
 
-from minireg import losses, nn
+from minireg import losses, nn, threads
 from minireg.datasets import DataLoader, load_mnist
 from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
-                                      check_data_root, format_number, line_plot, markdown_table, option)
+                                      RunProgress, check_data_root, format_number, line_plot, markdown_table, option)
 from minireg.optim import SGD
 from minireg.tensor import Tensor, no_grad
 from minireg.training import Trainer
-from minireg.training.ensembles import bootstrap_indices, ensemble_errors, error_decomposition
+from minireg.training.ensembles import (Ensemble, bootstrap_indices, ensemble_errors, error_decomposition,
+                                        train_members)
 
 
 
@@ -61,6 +68,8 @@ class EnsemblesConfig(CheckedConfig):
     keep_hidden: float = option(0.5, "dropout's probability of keeping a hidden unit", minimum=0.0, maximum=1.0,
                                 include_minimum=False)
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
+    workers: int = option(1, "training runs at once, on local worker processes (the sweep machinery's); the "
+                             "results are the same for any count; give --threads cores/workers", minimum=1)
 
     @staticmethod
     def check_together(values, label):
@@ -102,12 +111,92 @@ def running_mc_errors(log_probabilities, y) -> dict:
     return {"arithmetic": (arithmetic != y).mean(axis=1).tolist(), "geometric": (geometric != y).mean(axis=1).tolist()}
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """One network of the experiment to train: plain data, so that it can go to a worker.
+
+    ``X, y`` are its training examples (a bootstrap resample for a bagged member);
+    ``init_seed`` draws its initial weights, ``loader_seed`` its batch order and
+    ``mask_seed``, for the dropout network, its masks. ``folder`` is the run folder whose
+    ``checkpoint-NAME.npz`` a worker saves into and resumes from (None: no checkpoints).
+    """
+
+    name: str
+    title: str
+    config: EnsemblesConfig
+    epochs: int
+    X: np.ndarray
+    y: np.ndarray
+    init_seed: np.random.SeedSequence
+    loader_seed: np.random.SeedSequence
+    mask_seed: np.random.SeedSequence | None = None
+    folder: str | None = None
+    checkpoint_every_epochs: int = 1
+
+
+def _network(config, init_seed, mask_seed=None):
+    """784-hidden-10 ReLU MLP; with ``mask_seed``, dropout on the inputs and the hidden units
+    (both drawing from one generator)."""
+    init_rng = np.random.default_rng(init_seed)
+    dropouts = []
+    if mask_seed is not None:
+        mask_rng = np.random.default_rng(mask_seed)
+        dropouts = [nn.Dropout(keep=config.keep_input, rng=mask_rng), nn.Dropout(keep=config.keep_hidden, rng=mask_rng)]
+    return nn.Sequential(*dropouts[:1], nn.Linear(784, config.hidden, rng=init_rng), nn.ReLU(), *dropouts[1:],
+                         nn.Linear(config.hidden, 10, rng=init_rng))
+
+
+def fit_run(run: TrainingRun, callbacks=(), resume_from=None):
+    """Train ``run``'s network (the same wherever it runs); return the model."""
+    config = run.config
+    model = _network(config, run.init_seed, run.mask_seed)
+    trainer = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=config.lr, momentum=config.momentum))
+    loader = DataLoader(run.X, run.y, config.batch_size, rng=np.random.default_rng(run.loader_seed))
+    trainer.fit(loader, epochs=run.epochs, callbacks=callbacks, resume_from=resume_from)
+    return model
+
+
+def fit_run_on_worker(run: TrainingRun):
+    """``(model, step of its last checkpoint)``: :func:`fit_run` checkpointed into the run
+    folder as its phase would be, resumed from there if a checkpoint exists. The client,
+    not the worker, records the phase as finished (one writer of progress.json)."""
+    if run.folder is None:
+        return fit_run(run), None
+    progress = RunProgress(run.folder, run.checkpoint_every_epochs)
+    checkpoint = progress.checkpoint(run.name)
+    return fit_run(run, [checkpoint], progress.resume_from(run.name)), checkpoint.last_saved_step
+
+
+def _train_all(runs, config, progress, threads_per_run) -> list:
+    """The trained models of ``runs``: here one phase after the other (``--workers 1``), or on
+    ``config.workers`` local processes, each with the BLAS on ``threads_per_run`` threads."""
+    if config.workers == 1:
+        phases = Phases(progress, total=len(runs), show=config.progress)
+        steps_per_epoch = -(-len(runs[0].X) // config.batch_size)       # every run has n_train examples
+        return [phases.run(run.name, run.title, fit_run, run, total_steps=run.epochs * steps_per_epoch) for run in runs]
+    done = []
+
+    def finished(i, result):
+        done.append(i)
+        if progress is not None:
+            progress.finish(runs[i].name, result[1])
+        if config.progress:
+            print(f"phase {len(done)}/{len(runs)} done on a worker: {runs[i].title}", file=sys.stderr, flush=True)
+
+    if config.progress:
+        print(f"{len(runs)} training runs on {config.workers} worker processes, {threads_per_run} BLAS "
+              f"thread{'s' if threads_per_run > 1 else ''} each", file=sys.stderr, flush=True)
+    results = train_members(fit_run_on_worker, runs, workers=config.workers, threads_per_run=threads_per_run,
+                            on_result=finished)
+    return [model for model, _ in results]
+
+
 def run(config: EnsemblesConfig, progress=None) -> dict:
     """Train the seed ensemble, the bagged ensemble and the dropout network, one phase each."""
     n_train, k, masks, epochs = _sizes(config)
-    phases = Phases(progress, total=2 * k + 1, show=config.progress)
     data_seed, member_seed, resample_seed, dropout_seed = np.random.SeedSequence(config.seed).spawn(4)
-    member_seeds = member_seed.spawn(k)        # member i: (initialization, batch order), shared by both ensembles
+    # member i: (initialization, batch order), the same for both ensembles (spawned once: spawn() moves on)
+    member_seeds = [seeds.spawn(2) for seeds in member_seed.spawn(k)]
     root = config.data_root or None
     X, y = load_mnist("train", root=root, flatten=True)
     X_test, y_test = load_mnist("test", root=root, flatten=True)
@@ -115,28 +204,21 @@ def run(config: EnsemblesConfig, progress=None) -> dict:
     X, y = X[train], y[train]
     resample_rng = np.random.default_rng(resample_seed)
     resamples = [bootstrap_indices(n_train, resample_rng) for _ in range(k)]
-
-    def train_one(name, title, model, chosen, loader_seed):
-        trainer = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=config.lr, momentum=config.momentum))
-        loader = DataLoader(X[chosen], y[chosen], config.batch_size, rng=np.random.default_rng(loader_seed))
-        phases.run(name, title, trainer.fit, loader, epochs=epochs, total_steps=epochs * len(loader))
-        return trainer
-
-    def mlp(init_seed, *dropouts):
-        init_rng = np.random.default_rng(init_seed)
-        return nn.Sequential(*dropouts[:1], nn.Linear(784, config.hidden, rng=init_rng), nn.ReLU(), *dropouts[1:],
-                             nn.Linear(config.hidden, 10, rng=init_rng))
+    where = {"folder": None if progress is None else str(progress.folder),
+             "checkpoint_every_epochs": 1 if progress is None else progress.checkpoint_every_epochs}
+    runs = [TrainingRun(f"seeds_{i}", f"seeds ensemble, member {i + 1} of {k}", config, epochs, X, y,
+                        init_seed, loader_seed, **where) for i, (init_seed, loader_seed) in enumerate(member_seeds)]
+    runs += [TrainingRun(f"bagging_{i}", f"bagging ensemble, member {i + 1} of {k}", config, epochs,
+                         X[chosen], y[chosen], init_seed, loader_seed, **where)
+             for i, ((init_seed, loader_seed), chosen) in enumerate(zip(member_seeds, resamples))]
+    init_seed, loader_seed, mask_seed = dropout_seed.spawn(3)
+    runs.append(TrainingRun("dropout", "dropout network", config, epochs, X, y, init_seed, loader_seed, mask_seed,
+                            **where))
+    models = _train_all(runs, config, progress, threads.blas_threads())
 
     ensembles = {}
-    for kind in ("seeds", "bagging"):
-        probabilities = []
-        for i, seeds in enumerate(member_seeds):
-            init_seed, loader_seed = seeds.spawn(2)
-            chosen = resamples[i] if kind == "bagging" else np.arange(n_train)
-            trainer = train_one(f"{kind}_{i}", f"{kind} ensemble, member {i + 1} of {k}", mlp(init_seed), chosen,
-                                loader_seed)
-            probabilities.append(softmax(trainer.predict(X_test).astype(np.float64), axis=1))
-        probabilities = np.stack(probabilities)
+    for kind, members in (("seeds", models[:k]), ("bagging", models[k:2 * k])):
+        probabilities = Ensemble(members).member_probabilities(X_test).astype(np.float64)
         decomposition = error_decomposition(probabilities, np.eye(10)[y_test])
         ensembles[kind] = {
             "member_errors": (probabilities.argmax(axis=2) != y_test[None]).mean(axis=1).tolist(),
@@ -146,13 +228,9 @@ def run(config: EnsemblesConfig, progress=None) -> dict:
             if kind == "bagging" else 1.0,
         }
 
-    init_seed, loader_seed, mask_seed = dropout_seed.spawn(3)
-    mask_rng = np.random.default_rng(mask_seed)
-    model = mlp(init_seed, nn.Dropout(keep=config.keep_input, rng=mask_rng),
-                nn.Dropout(keep=config.keep_hidden, rng=mask_rng))
-    trainer = train_one("dropout", "dropout network", model, np.arange(n_train), loader_seed)
-    weight_scaling = float((trainer.predict(X_test).argmax(axis=1) != y_test).mean())
-    mc = running_mc_errors(sampled_log_probabilities(model, X_test, masks), y_test)
+    dropout_network = models[-1]
+    weight_scaling = float((Ensemble([dropout_network]).predict_proba(X_test).argmax(axis=1) != y_test).mean())
+    mc = running_mc_errors(sampled_log_probabilities(dropout_network, X_test, masks), y_test)
     return {"data": "MNIST", "sizes": {"train": n_train, "test": len(X_test)}, "members": k, "masks": masks,
             "epochs": epochs, "ensembles": ensembles,
             "dropout": {"weight_scaling": weight_scaling, **mc}}

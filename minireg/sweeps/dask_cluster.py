@@ -63,9 +63,13 @@ def _check_scheduler_answers(address: str, timeout: float) -> None:
 
 class DaskCluster:
     """A Dask client (and the LocalCluster it started, if any), with the interface the
-    sweep's driver uses (``slots``, ``submit``, ``wait``, ``result``, ``close``, ``description``)."""
+    sweep's driver uses (``slots``, ``submit``, ``wait``, ``result``, ``close``, ``description``).
 
-    def __init__(self, scheduler: str, workers: int, timeout: float):
+    ``function`` is what a worker calls with each job: :func:`~minireg.sweeps.worker.run_job`
+    for a sweep (another module-level function for an ensemble's members)."""
+
+    def __init__(self, scheduler: str, workers: int, timeout: float, function=run_job):
+        self.function = function
         distributed = import_distributed()
         self._distributed = distributed
         self._cluster = None
@@ -90,8 +94,8 @@ class DaskCluster:
         return sum(self._client.nthreads().values())
 
     def submit(self, job):
-        """Send ``run_job(job)`` to the cluster; return its future."""
-        future = self._client.submit(run_job, job, pure=False)
+        """Send ``function(job)`` to the cluster; return its future."""
+        future = self._client.submit(self.function, job, pure=False)
         self._futures.add(future)
         return future
 

@@ -33,7 +33,7 @@ from minireg.experiments.base import RESULTS_FILE, new_run_folder
 from minireg.sweeps.grid import SweepError, SweepSpec
 from minireg.sweeps.local import LocalProcesses
 from minireg.sweeps.summary import write_summary
-from minireg.sweeps.worker import ERROR_FILE, Job
+from minireg.sweeps.worker import ERROR_FILE, Job, run_job
 
 SPEC_FILE = "sweep.json"
 REFRESH_SECONDS = 1.0
@@ -121,13 +121,14 @@ def check_where(workers: int = 1, scheduler=None, connect_timeout: float = 5.0) 
         raise SweepError(f"--scheduler takes tcp://HOST:PORT or local, got {scheduler!r}")
 
 
-def make_backend(workers: int = 1, scheduler=None, connect_timeout: float = 5.0):
-    """Local processes, or a Dask cluster when ``scheduler`` is given (an address or "local")."""
+def make_backend(workers: int = 1, scheduler=None, connect_timeout: float = 5.0, function=run_job):
+    """Local processes, or a Dask cluster when ``scheduler`` is given (an address or "local"),
+    whose workers call ``function`` with each job (a sweep's runs by default)."""
     check_where(workers, scheduler, connect_timeout)
     if scheduler is None:
-        return LocalProcesses(workers)
+        return LocalProcesses(workers, function)
     from minireg.sweeps.dask_cluster import DaskCluster
-    return DaskCluster(scheduler.strip(), workers, connect_timeout)
+    return DaskCluster(scheduler.strip(), workers, connect_timeout, function)
 
 
 def run_sweep(spec: SweepSpec, folder=None, runs_dir="runs", workers: int = 1, scheduler=None,
