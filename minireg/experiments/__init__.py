@@ -3,7 +3,7 @@
 An explicit dictionary, so that a reader sees every experiment in one place; each
 entry is an :class:`~minireg.experiments.base.Experiment` (config, run, report).
 """
-from minireg.experiments import dropout_table, early_stopping, ensembles, weight_penalties
+from minireg.experiments import augmentation, dropout_table, early_stopping, ensembles, weight_penalties
 from minireg.experiments.base import Experiment
 
 EXPERIMENTS = {
@@ -62,6 +62,18 @@ EXPERIMENTS = {
         config_class=ensembles.EnsemblesConfig,
         run=ensembles.run,
         report=ensembles.report,
+    ),
+    "augmentation": Experiment(
+        name="augmentation",
+        description="Data-side regularizers on 3,000 MNIST training images (Deep Learning 7.5, published 7.4, "
+                    "and the slides): a LeNet-style network trained without any and with each of random affine "
+                    "maps, label smoothing, mixup, random erasing, cutout, CutMix and RandAugment, from the same "
+                    "weights and batches; the test errors side by side and an image grid of what each transform "
+                    "does to the same digits. Needs the MNIST files; --quick takes about a minute, the default "
+                    "about six.",
+        config_class=augmentation.AugmentationConfig,
+        run=augmentation.run,
+        report=augmentation.report,
     ),
 }
 
