@@ -112,31 +112,30 @@ def warp_affine(images, A, b):
     ndarray (N, C, H, W), the dtype of ``images``
     """
     n, channels, height, width = images.shape
-    rows, columns = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64),
-                                indexing="ij")
-    grid = np.stack([rows.ravel(), columns.ravel()])                      # (2, H*W)
-    q = np.einsum("nij,jp->nip", A, grid) + b[:, :, None]                 # (N, 2, H*W)
-    q_row, q_column = q[:, 0], q[:, 1]
-    inside = ((q_row >= -EDGE_TOLERANCE) & (q_row <= height - 1 + EDGE_TOLERANCE)
-              & (q_column >= -EDGE_TOLERANCE) & (q_column <= width - 1 + EDGE_TOLERANCE))
-    q_row = np.clip(q_row, 0, height - 1)
-    q_column = np.clip(q_column, 0, width - 1)
-    top = np.minimum(np.floor(q_row), height - 2).astype(np.intp) if height > 1 else np.zeros_like(q_row, np.intp)
-    left = (np.minimum(np.floor(q_column), width - 2).astype(np.intp) if width > 1
-            else np.zeros_like(q_column, np.intp))
-    f_row = (q_row - top).astype(images.dtype)        # in [0, 1]; 1 only on the last row
+    rows, columns = np.divmod(np.arange(height * width, dtype=np.float64), width)     # every output pixel p
+    q_row = A[:, 0, 0, None] * rows + A[:, 0, 1, None] * columns + b[:, 0, None]    # (N, H*W): q = A p + b
+    q_column = A[:, 1, 0, None] * rows + A[:, 1, 1, None] * columns + b[:, 1, None]
+    inside = (q_row >= -EDGE_TOLERANCE) & (q_row <= height - 1 + EDGE_TOLERANCE)
+    inside &= q_column >= -EDGE_TOLERANCE
+    inside &= q_column <= width - 1 + EDGE_TOLERANCE
+    np.clip(q_row, 0, height - 1, out=q_row)
+    np.clip(q_column, 0, width - 1, out=q_column)
+    # the top-left pixel of the 2 x 2 around q (one row or column back on the last one, where f = 1)
+    top = np.minimum(np.floor(q_row), max(height - 2, 0))
+    left = np.minimum(np.floor(q_column), max(width - 2, 0))
+    f_row = (q_row - top).astype(images.dtype)
     f_column = (q_column - left).astype(images.dtype)
-    down = 1 if height > 1 else 0
-    right = 1 if width > 1 else 0
-    flat = images.reshape(n, channels, height * width)
-
-    def pixels(r, c):
-        return np.take_along_axis(flat, (r * width + c)[:, None, :], axis=2)
-
-    upper = pixels(top, left) * (1 - f_column)[:, None] + pixels(top, left + right) * f_column[:, None]
-    lower = pixels(top + down, left) * (1 - f_column)[:, None] + pixels(top + down, left + right) * f_column[:, None]
-    out = upper * (1 - f_row)[:, None] + lower * f_row[:, None]
-    out *= inside[:, None]
+    down, right = (1 if height > 1 else 0), (1 if width > 1 else 0)
+    # indices into the flat batch, one per (image, channel, output pixel)
+    corner = (top * width + left).astype(np.intp)
+    corner = corner[:, None, :] + (np.arange(n * channels) * (height * width)).reshape(n, channels, 1)
+    flat = images.reshape(-1)
+    f_row, f_column, inside = f_row[:, None], f_column[:, None], inside[:, None]
+    g_row, g_column = 1 - f_row, 1 - f_column        # weights written so that f = 0 or 1 is exact
+    upper = flat.take(corner) * g_column + flat.take(corner + right) * f_column
+    lower = flat.take(corner + down * width) * g_column + flat.take(corner + down * width + right) * f_column
+    out = upper * g_row + lower * f_row
+    out *= inside
     return out.reshape(images.shape)
 
 
@@ -206,8 +205,7 @@ def equalize(images):
     """
     n = images.shape[0]
     levels = to_bytes(images).reshape(n, -1)
-    histogram = np.zeros((n, 256), dtype=np.intp)
-    np.add.at(histogram, (np.arange(n)[:, None], levels), 1)
+    histogram = np.bincount((levels + 256 * np.arange(n)[:, None]).ravel(), minlength=256 * n).reshape(n, 256)
     last = 255 - np.argmax(histogram[:, ::-1] > 0, axis=1)
     step = (levels.shape[1] - histogram[np.arange(n), last]) // 255
     before = np.cumsum(histogram, axis=1) - histogram

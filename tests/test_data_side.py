@@ -332,17 +332,28 @@ def test_randaugment_geometric_operations_against_scipy():
 def test_randaugment_draws_n_operations_uniformly(monkeypatch):
     applied = []
 
-    def record(name, images, magnitude, signs):
-        applied.extend([name] * len(images))
+    def record(images, names, magnitude, signs):
+        assert len(names) == len(images) == len(signs) == 1300
+        applied.extend(names)
         assert magnitude == 4.0 and set(np.unique(signs)) <= {-1.0, 1.0}
         return images
 
-    monkeypatch.setattr(data, "randaugment_operation", record)
+    monkeypatch.setattr(data, "apply_operations", record)
     RandAugment(n=3, m=4.0).transform(random_images(n=1300, height=4, width=4), None, np.random.default_rng(0))
-    counts = np.array([applied.count(name) for name in data.OPERATIONS if name != "identity"])
-    # every operation (identity included, not recorded) about 3 · 1300 / 13 = 300 times
-    assert counts.min() > 230 and counts.max() < 370 and 3 * 1300 - len(applied) > 230
+    counts = np.array([applied.count(name) for name in data.OPERATIONS])
+    # 3 operations for each of the 1,300 images, each of the 13 drawn about 3 · 1300 / 13 = 300 times
+    assert len(applied) == 3 * 1300 and counts.min() > 230 and counts.max() < 370
     assert "color" not in data.OPERATIONS
+
+
+def test_operations_applied_together_equal_each_applied_alone():
+    x = random_images(n=26, dtype=np.float64)
+    names = np.array(data.OPERATIONS * 2)
+    signs = np.where(np.arange(26) % 3 == 0, -1.0, 1.0)
+    together = data.apply_operations(x, names, 8.0, signs)
+    for n in range(26):
+        alone = randaugment_operation(str(names[n]), x[n:n + 1], 8.0, signs[n:n + 1])
+        np.testing.assert_array_equal(together[n:n + 1], alone)
 
 
 def test_randaugment_with_no_operations_is_the_identity_and_refuses_out_of_range_pixels():

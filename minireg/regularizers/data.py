@@ -507,8 +507,11 @@ def randaugment_operation(name, images, magnitude, signs):
 
     The geometric ones use :func:`minireg.images.warp_affine` (bilinear, zero fill).
     """
-    v = magnitude / MAX_MAGNITUDE
-    signs = np.asarray(signs, dtype=np.float64)
+    return apply_operations(images, np.full(len(images), name), magnitude, signs)
+
+
+def _pixel_operation(name, images, v, signs):
+    """One of the pixel operations of :func:`randaugment_operation` at v = magnitude / 10."""
     factors = 1 + MAX_ENHANCE * v * signs
     if name == "identity":
         return images
@@ -516,30 +519,53 @@ def randaugment_operation(name, images, magnitude, signs):
         return im.autocontrast(images)
     if name == "equalize":
         return im.equalize(images)
-    if name == "rotate":
-        return _geometric(images, rotation=MAX_ROTATION * v * signs)
     if name == "solarize":
         return im.solarize(images, np.full(len(images), 1 - v))
     if name == "posterize":
         return im.posterize(images, np.full(len(images), 8 - int(round(4 * v))))
     if name == "contrast":
-        means = images.mean(axis=(1, 2, 3), keepdims=True)
-        return im.blend(images, means, factors)
+        return im.blend(images, images.mean(axis=(1, 2, 3), keepdims=True), factors)
     if name == "brightness":
         return im.blend(images, images.dtype.type(0), factors)
     if name == "sharpness":
         return im.blend(images, im.smooth(images), factors)
-    if name == "shear_x":
-        return _geometric(images, shear=(MAX_SHEAR * v * signs, 0.0))
-    if name == "shear_y":
-        return _geometric(images, shear=(0.0, MAX_SHEAR * v * signs))
-    if name == "translate_x":
-        return _geometric(images, translation=(0.0, MAX_TRANSLATION * v * images.shape[3] * signs))
-    if name == "translate_y":
-        return _geometric(images, translation=(MAX_TRANSLATION * v * images.shape[2] * signs, 0.0))
     raise ValueError(f"unknown RandAugment operation {name!r}; the operations are {', '.join(OPERATIONS)}")
 
 
+def apply_operations(images, names, magnitude, signs):
+    """Apply to each image n the operation ``names[n]`` at ``magnitude``, in the direction
+    ``signs[n]``; see :func:`randaugment_operation`.
+
+    The images with a geometric operation are warped together, in one
+    :func:`minireg.images.warp_affine` call (each with its own map: a rotation, a shear
+    or a translation); those with a pixel operation go through it by groups.
+    """
+    names = np.asarray(names)
+    signs = np.asarray(signs, dtype=np.float64)
+    v = magnitude / MAX_MAGNITUDE
+    out = images.copy()
+    moved = np.flatnonzero(np.isin(names, GEOMETRIC))
+    if moved.size:
+        which, step = names[moved], v * signs[moved]
+        height, width = images.shape[2:]
+
+        def amount(name, scale):
+            return np.where(which == name, scale * step, 0.0)
+
+        A, b = im.affine_matrices(
+            (height, width), rotation=amount("rotate", MAX_ROTATION),
+            shear=(amount("shear_x", MAX_SHEAR), amount("shear_y", MAX_SHEAR)),
+            translation=(amount("translate_y", MAX_TRANSLATION * height),
+                         amount("translate_x", MAX_TRANSLATION * width)))
+        out[moved] = im.warp_affine(images[moved], A, b)
+    for name in np.unique(names):
+        if name not in GEOMETRIC and name != "identity":
+            chosen = np.flatnonzero(names == name)
+            out[chosen] = _pixel_operation(str(name), images[chosen], v, signs[chosen])
+    return out
+
+
+GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
 OPERATIONS = ("identity", "autocontrast", "equalize", "rotate", "solarize", "posterize", "contrast",
               "brightness", "sharpness", "shear_x", "shear_y", "translate_x", "translate_y")
 """RandAugment's operations for grayscale digits: the paper's fourteen less Color."""
@@ -579,15 +605,12 @@ class RandAugment(DataTransform):
         if images.size and (images.min() < 0 or images.max() > 1):
             raise ValueError(f"RandAugment: the inputs must be intensities in [0, 1], got values from "
                              f"{images.min()} to {images.max()}")
-        chosen = rng.integers(0, len(OPERATIONS), (self.n, len(images)))
+        chosen = np.asarray(OPERATIONS)[rng.integers(0, len(OPERATIONS), (self.n, len(images)))]
         signs = np.where(rng.random((self.n, len(images))) < 0.5, -1.0, 1.0)
-        out = images.copy()
+        out = images
         for k in range(self.n):
-            for index, name in enumerate(OPERATIONS):
-                which = np.flatnonzero(chosen[k] == index)
-                if which.size and name != "identity":
-                    out[which] = randaugment_operation(name, out[which], self.m, signs[k, which])
-        return out.reshape(shape), y
+            out = apply_operations(out, chosen[k], self.m, signs[k])
+        return out.reshape(shape) if self.n else x.copy(), y
 
     def __repr__(self):
         return f"RandAugment(n={self.n}, m={self.m})"
