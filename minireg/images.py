@@ -20,8 +20,10 @@ output pixel is computed once (no holes, no pixel written twice).
 * **Fill**: zero (black, the background of a digit). A sample point q that falls
   outside the grid of pixel centres, [0, H − 1] × [0, W − 1], gives 0 -- as
   ``scipy.ndimage``'s ``mode='constant', cval=0`` does -- except that points within
-  1e-6 pixel of that grid count as on it, so that rotations by multiples of 90°
+  1e-4 pixel of that grid count as on it, so that rotations by multiples of 90°
   are exact although cos and sin of them are rounded.
+* **Precision**: the sample points are computed in the images' dtype (float32 for
+  float32 images, about 2e-6 pixel off at 28 x 28: half the memory traffic of float64).
 
 :func:`affine_matrices` builds (A, b) from a rotation, a scaling, a shear, a
 translation and flips about the image centre; :func:`warp_affine` applies them.
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-EDGE_TOLERANCE = 1e-6
+EDGE_TOLERANCE = 1e-4
 """Sample points this close (in pixels) outside the grid of pixel centres count as on it."""
 
 
@@ -112,9 +114,13 @@ def warp_affine(images, A, b):
     ndarray (N, C, H, W), the dtype of ``images``
     """
     n, channels, height, width = images.shape
-    rows, columns = np.divmod(np.arange(height * width, dtype=np.float64), width)     # every output pixel p
-    q_row = A[:, 0, 0, None] * rows + A[:, 0, 1, None] * columns + b[:, 0, None]    # (N, H*W): q = A p + b
-    q_column = A[:, 1, 0, None] * rows + A[:, 1, 1, None] * columns + b[:, 1, None]
+    dtype = images.dtype           # coordinates in float32 for float32 images: half the memory traffic
+    rows = np.arange(height, dtype=dtype)[None, :, None]          # every output pixel p = (row, column)
+    columns = np.arange(width, dtype=dtype)[None, None, :]
+    A, b = A.astype(dtype)[:, :, :, None, None], b.astype(dtype)[:, :, None, None]
+    # q = A p + b, (N, H, W) each, the products on the (N, H, 1) and (N, 1, W) factors only
+    q_row = ((A[:, 0, 0] * rows + b[:, 0]) + A[:, 0, 1] * columns).reshape(n, -1)
+    q_column = ((A[:, 1, 0] * rows + b[:, 1]) + A[:, 1, 1] * columns).reshape(n, -1)
     inside = (q_row >= -EDGE_TOLERANCE) & (q_row <= height - 1 + EDGE_TOLERANCE)
     inside &= q_column >= -EDGE_TOLERANCE
     inside &= q_column <= width - 1 + EDGE_TOLERANCE
@@ -123,8 +129,8 @@ def warp_affine(images, A, b):
     # the top-left pixel of the 2 x 2 around q (one row or column back on the last one, where f = 1)
     top = np.minimum(np.floor(q_row), max(height - 2, 0))
     left = np.minimum(np.floor(q_column), max(width - 2, 0))
-    f_row = (q_row - top).astype(images.dtype)
-    f_column = (q_column - left).astype(images.dtype)
+    f_row = q_row - top
+    f_column = q_column - left
     down, right = (1 if height > 1 else 0), (1 if width > 1 else 0)
     # indices into the flat batch, one per (image, channel, output pixel)
     corner = (top * width + left).astype(np.intp)
@@ -132,8 +138,10 @@ def warp_affine(images, A, b):
     flat = images.reshape(-1)
     f_row, f_column, inside = f_row[:, None], f_column[:, None], inside[:, None]
     g_row, g_column = 1 - f_row, 1 - f_column        # weights written so that f = 0 or 1 is exact
-    upper = flat.take(corner) * g_column + flat.take(corner + right) * f_column
-    lower = flat.take(corner + down * width) * g_column + flat.take(corner + down * width + right) * f_column
+    # the other three corners: the same indices into the batch shifted by 1, W, W + 1 (views, no index arithmetic)
+    below = down * width
+    upper = flat.take(corner) * g_column + flat[right:].take(corner) * f_column
+    lower = flat[below:].take(corner) * g_column + flat[below + right:].take(corner) * f_column
     out = upper * g_row + lower * f_row
     out *= inside
     return out.reshape(images.shape)
