@@ -115,29 +115,34 @@ def warp_affine(images, A, b):
     """
     n, channels, height, width = images.shape
     dtype = images.dtype           # coordinates in float32 for float32 images: half the memory traffic
+    real = dtype.type              # scalars of the images' dtype (a Python int would take NumPy's slow path)
     rows = np.arange(height, dtype=dtype)[None, :, None]          # every output pixel p = (row, column)
     columns = np.arange(width, dtype=dtype)[None, None, :]
     A, b = A.astype(dtype)[:, :, :, None, None], b.astype(dtype)[:, :, None, None]
     # q = A p + b, (N, H, W) each, the products on the (N, H, 1) and (N, 1, W) factors only
     q_row = ((A[:, 0, 0] * rows + b[:, 0]) + A[:, 0, 1] * columns).reshape(n, -1)
     q_column = ((A[:, 1, 0] * rows + b[:, 1]) + A[:, 1, 1] * columns).reshape(n, -1)
-    inside = (q_row >= -EDGE_TOLERANCE) & (q_row <= height - 1 + EDGE_TOLERANCE)
-    inside &= q_column >= -EDGE_TOLERANCE
-    inside &= q_column <= width - 1 + EDGE_TOLERANCE
-    np.clip(q_row, 0, height - 1, out=q_row)
-    np.clip(q_column, 0, width - 1, out=q_column)
+    tolerance = real(EDGE_TOLERANCE)
+    inside = (q_row >= -tolerance) & (q_row <= real(height - 1) + tolerance)
+    inside &= q_column >= -tolerance
+    inside &= q_column <= real(width - 1) + tolerance
+    np.clip(q_row, real(0), real(height - 1), out=q_row)
+    np.clip(q_column, real(0), real(width - 1), out=q_column)
     # the top-left pixel of the 2 x 2 around q (one row or column back on the last one, where f = 1)
-    top = np.minimum(np.floor(q_row), max(height - 2, 0))
-    left = np.minimum(np.floor(q_column), max(width - 2, 0))
+    top = np.minimum(np.floor(q_row), real(max(height - 2, 0)))
+    left = np.minimum(np.floor(q_column), real(max(width - 2, 0)))
     f_row = q_row - top
     f_column = q_column - left
     down, right = (1 if height > 1 else 0), (1 if width > 1 else 0)
-    # indices into the flat batch, one per (image, channel, output pixel)
-    corner = (top * width + left).astype(np.intp)
-    corner = corner[:, None, :] + (np.arange(n * channels) * (height * width)).reshape(n, channels, 1)
+    # indices into the flat batch, one per (image, channel, output pixel); int32 when they fit (faster)
+    index = np.int32 if images.size < 2 ** 31 else np.intp
+    corner = top.astype(index)
+    corner *= index(width)
+    corner += left.astype(index)
+    corner = corner[:, None, :] + (np.arange(n * channels, dtype=index) * index(height * width)).reshape(n, channels, 1)
     flat = images.reshape(-1)
     f_row, f_column, inside = f_row[:, None], f_column[:, None], inside[:, None]
-    g_row, g_column = 1 - f_row, 1 - f_column        # weights written so that f = 0 or 1 is exact
+    g_row, g_column = real(1) - f_row, real(1) - f_column        # weights written so that f = 0 or 1 is exact
     # the other three corners: the same indices into the batch shifted by 1, W, W + 1 (views, no index arithmetic)
     below = down * width
     upper = flat.take(corner) * g_column + flat[right:].take(corner) * f_column
