@@ -181,7 +181,7 @@ def smooth(images):
 
 def to_bytes(images):
     """Intensities in [0, 1] as the integers 0 ... 255 (rounded)."""
-    return np.rint(images * 255).astype(np.intp)
+    return np.rint(images * 255).astype(np.int32)
 
 
 def solarize(images, threshold):
@@ -195,7 +195,7 @@ def solarize(images, threshold):
 
 def posterize(images, bits):
     """Keep the ``bits`` high bits (per image, (N,) ints in [1, 8]) of the 8-bit intensities."""
-    mask = (255 - (2 ** (8 - np.asarray(bits).reshape(-1, 1, 1, 1)) - 1)).astype(np.intp)
+    mask = (255 - (2 ** (8 - np.asarray(bits).reshape(-1, 1, 1, 1)) - 1)).astype(np.int32)
     return ((to_bytes(images) & mask) / 255).astype(images.dtype)
 
 
