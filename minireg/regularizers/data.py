@@ -289,10 +289,13 @@ def _fill(images, mask, fill, rng):
     """``images`` with the pixels under ``mask`` (N, H, W) set to ``fill`` (a number or
     "random": uniform in [0, 1) per pixel), on every channel."""
     mask = np.broadcast_to(mask[:, None], images.shape)
-    if fill == "random":
-        values = rng.random(images.shape, dtype=images.dtype if images.dtype == np.float32 else np.float64)
-        return np.where(mask, values.astype(images.dtype, copy=False), images)
-    return np.where(mask, images.dtype.type(fill), images)
+    out = images.copy()
+    if fill == "random":   # draw only for the erased pixels
+        kind = images.dtype if images.dtype == np.float32 else np.float64
+        out[mask] = rng.random(int(np.count_nonzero(mask)), dtype=kind)
+    else:
+        out[mask] = fill
+    return out
 
 
 def _check_fill(fill, owner):
