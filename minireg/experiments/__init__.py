@@ -70,7 +70,7 @@ EXPERIMENTS = {
                     "maps, label smoothing, mixup, random erasing, cutout, CutMix and RandAugment, from the same "
                     "weights and batches; the test errors side by side and an image grid of what each transform "
                     "does to the same digits. Needs the MNIST files; --quick takes about a minute, the default "
-                    "about six.",
+                    "about six to eight.",
         config_class=augmentation.AugmentationConfig,
         run=augmentation.run,
         report=augmentation.report,

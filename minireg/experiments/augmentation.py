@@ -18,7 +18,7 @@ set.
 
 ``--quick``: 1,000 training images, 6 epochs, 2,000 test images (about a minute on 2
 cores); the default: 3,000 training images, 15 epochs, the 10,000 test images (about
-six minutes).
+six to eight minutes, on a busy machine).
 """
 from __future__ import annotations
 
