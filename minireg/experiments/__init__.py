@@ -69,8 +69,8 @@ EXPERIMENTS = {
                     "and the slides): a LeNet-style network trained without any and with each of random affine "
                     "maps, label smoothing, mixup, random erasing, cutout, CutMix and RandAugment, from the same "
                     "weights and batches; the test errors side by side and an image grid of what each transform "
-                    "does to the same digits. Needs the MNIST files; --quick takes about a minute, the default "
-                    "about six to eight.",
+                    "does to the same digits. Needs the MNIST files; --quick takes under a minute, the default "
+                    "about four (up to eight on a busy machine).",
         config_class=augmentation.AugmentationConfig,
         run=augmentation.run,
         report=augmentation.report,

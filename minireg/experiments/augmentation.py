@@ -16,9 +16,9 @@ to the same digits (the grids are drawn again, from the seed, when the report is
 written). Hyperparameters are fixed options, not tuned; nothing is chosen on the test
 set.
 
-``--quick``: 1,000 training images, 6 epochs, 2,000 test images (about a minute on 2
-cores); the default: 3,000 training images, 15 epochs, the 10,000 test images (about
-six to eight minutes, on a busy machine).
+``--quick``: 1,000 training images, 6 epochs, 2,000 test images (under a minute with
+one thread); the default: 3,000 training images, 15 epochs, the 10,000 test images
+(about four minutes, up to eight on a busy machine).
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class AugmentationConfig(CheckedConfig):
     seed: int = option(0, "seed of every random choice (subset, initialization, batch order, transforms)",
                        minimum=0)
     data_root: str = option("", "folder with the MNIST files (default: $MINIREG_DATA, then the cache)")
-    quick: bool = option(False, "1,000 training images, 6 epochs, 2,000 test images (about a minute), instead of "
+    quick: bool = option(False, "1,000 training images, 6 epochs, 2,000 test images (under a minute), instead of "
                                 "the sizes below")
     n_train: int = option(3000, "training images (a random subset of MNIST's training set)", minimum=1,
                           maximum=MNIST_TRAINING_EXAMPLES)

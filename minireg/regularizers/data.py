@@ -424,7 +424,7 @@ class CutMix(DataTransform):
     .. math:: \tilde x_i = M \odot x_{\pi(i)} + (1 - M) \odot x_i, \qquad
               \tilde q_i = \lambda' q_i + (1 - \lambda') q_{\pi(i)},
 
-    with the label weight λ' = 1 − |box|/(HW) the share of the image that is *not*
+    with the label weight λ' = 1 − area(box)/(HW) the share of the image that is *not*
     pasted: the true area of the clipped box, not the λ it was drawn from (a box
     clipped at a corner can be much smaller than (1−λ)HW).
 
