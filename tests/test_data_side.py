@@ -61,7 +61,8 @@ def test_rotation_and_scaling_agree_with_scipy_ndimage():
     rng = np.random.default_rng(1)
     parameters = dict(rotation=rng.uniform(-45, 45, 6), scale=rng.uniform(0.7, 1.3, 6),
                       shear=tuple(rng.uniform(-0.3, 0.3, (2, 6))), translation=tuple(rng.uniform(-3, 3, (2, 6))),
-                      flip_horizontal=np.array([0, 1, 0, 1, 0, 0], bool), flip_vertical=np.array([0, 0, 1, 1, 0, 0], bool))
+                      flip_horizontal=np.array([0, 1, 0, 1, 0, 0], bool),
+                      flip_vertical=np.array([0, 0, 1, 1, 0, 0], bool))
     A, b = im.affine_matrices((28, 25), **parameters)
     expected = np.stack([[ndimage.affine_transform(x[n, c], A[n], offset=b[n], order=1, mode="constant", cval=0)
                           for c in range(2)] for n in range(6)])

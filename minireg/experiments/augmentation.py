@@ -179,7 +179,8 @@ def mosaic(grid, gap=2):
     out = np.ones((rows * (height + gap) - gap, columns * (width + gap) - gap), dtype=grid.dtype)
     for r in range(rows):
         for c in range(columns):
-            out[r * (height + gap):r * (height + gap) + height, c * (width + gap):c * (width + gap) + width] = grid[r, c]
+            top, left = r * (height + gap), c * (width + gap)
+            out[top:top + height, left:left + width] = grid[r, c]
     return out
 
 
@@ -217,13 +218,14 @@ def draw_grids(config, folder, count=8) -> dict:
     transformed copies, drawn from the run's seed (the same digits for every transform)."""
     root = config.data_root or None
     images, labels = load_mnist("test", root=root)
-    chosen = np.random.default_rng(_seeds(config)[4]).choice(len(images), count, replace=False)
+    grid_seed = _seeds(config)[4]
+    chosen = np.random.default_rng(grid_seed).choice(len(images), count, replace=False)
     images, labels = images[chosen], labels[chosen]
     written = {}
     for name, (title, transform) in transforms(config).items():
         if transform is None:
             continue
-        grid, targets = augmented_examples(transform, images, labels, np.random.default_rng(_seeds(config)[4]))
+        grid, targets = augmented_examples(transform, images, labels, np.random.default_rng(grid_seed))
         captions = [[describe_target(q) for q in row] for row in targets]
         file = f"grid_{name}.png"
         plotted = image_grid(folder / file, grid, f"{title}: the digits (top) and three draws", captions)
@@ -268,14 +270,10 @@ def report(document: dict, folder) -> str:
     lines += ["## What each transform does to the same digits", "",
               "Top row: eight test digits; below them, three draws of the transform. Under each image: its target "
               "(the class, or the classes and their weights when the transform mixes or smooths the targets).", ""]
-    grids = draw_grids(_config_of(config), folder)
+    grids = draw_grids(AugmentationConfig(**config), folder)
     for name, file in grids.items():
         if file is not None:
             lines += [f"![{name}]({file})", ""]
     if not all(grids.values()):
         lines += [PLOTS_SKIPPED]
     return "\n".join(lines) + "\n"
-
-
-def _config_of(values: dict) -> AugmentationConfig:
-    return AugmentationConfig(**values)
