@@ -480,11 +480,6 @@ MAX_ENHANCE = 0.9
 MAX_MAGNITUDE = 10.0
 
 
-def _geometric(images, **parameters):
-    A, b = im.affine_matrices(images.shape[2:], **parameters)
-    return im.warp_affine(images, A, b)
-
-
 def randaugment_operation(name, images, magnitude, signs):
     """Apply RandAugment's operation ``name`` at ``magnitude`` (in [0, 10]) to images (N, C, H, W) in [0, 1].
 
