@@ -56,6 +56,8 @@ TPC, TPX, TPT = "tests/test_penalties_constraints.py", "tests/test_proximal.py",
 ANA = "minireg/analysis"
 VERIFIED = "tests/test_verify.py::test_every_check_passes"
 VERIFIED_FAILS = "tests/test_verify.py::test_a_check_fails_against_a_wrong_implementation"
+DATA, TDS = "minireg/regularizers/data.py", "tests/test_data_side.py"
+SHOWN_DATA = ("examples/plot_augmentation.py", "minireg run augmentation")
 
 GROUPS = {
     "P": "Penalties added to the objective",
@@ -166,12 +168,36 @@ TECHNIQUES = (
       note="agrees with torchvision.ops.stochastic_depth (body f / p_l), loaded without torchvision's __init__, "
            "whose compiled operators do not load beside torch 2.13.0+cpu"),
     # ---- D: data side ----------------------------------------------------------------------
-    T("D1", "Augmentation: translation, rotation, scaling (no flips for digits)", "DL", NOT_YET, "7.5", "7.4"),
-    T("D2", "Label smoothing: targets α/(K−1) and 1 − α", "SL", NOT_YET, None, "7.5.1"),
-    T("D3", "Mixup with λ ~ Beta(a, a)", "SL", NOT_YET),
-    T("D4", "Cutout / random erasing", "SL", NOT_YET),
-    T("D5", "CutMix: box from λ, labels mixed by area", "SL", NOT_YET),
-    T("D6", "RandAugment (N, M) for grayscale digits", "SL", NOT_YET),
+    T("D1", "Augmentation: translation, rotation, scaling (no flips for digits)", "DL", BUILT, "7.5", "7.4",
+      (f"{DATA}:RandomAffine", "minireg/images.py:warp_affine", "minireg/images.py:affine_matrices"),
+      (f"{TDS}::test_integer_translations_equal_np_roll_with_zero_fill",
+       f"{TDS}::test_rotations_by_multiples_of_90_degrees_are_exact",
+       f"{TDS}::test_rotation_and_scaling_agree_with_scipy_ndimage"),
+      ("data-side.md", "Augmentation by affine maps (D1)"), SHOWN_DATA),
+    T("D2", "Label smoothing: targets α/(K−1) and 1 − α", "SL", BUILT, None, "7.5.1",
+      (f"{DATA}:LabelSmoothing", f"{DATA}:pytorch_label_smoothing"),
+      (f"{TDS}::test_label_smoothing_gives_the_slides_example",
+       f"{TDS}::test_label_smoothed_cross_entropy_is_pytorchs_under_the_conversion"),
+      ("data-side.md", "Label smoothing (D2)"), SHOWN_DATA,
+      note="PyTorch's label_smoothing=ε is the slides' α = ε(K−1)/K"),
+    T("D3", "Mixup with λ ~ Beta(a, a)", "SL", BUILT, None, None, (f"{DATA}:Mixup",),
+      (f"{TDS}::test_mixup_mixes_inputs_and_targets_by_the_same_weight", f"{TDS}::test_mixup_weights_follow_beta"),
+      ("data-side.md", "Mixup (D3)"), SHOWN_DATA),
+    T("D4", "Cutout / random erasing", "SL", BUILT, None, None, (f"{DATA}:RandomErasing", f"{DATA}:Cutout"),
+      (f"{TDS}::test_random_erasing_area_and_aspect_stay_inside_their_ranges",
+       f"{TDS}::test_random_erasing_random_fill_and_cutout_squares"),
+      ("data-side.md", "Random erasing and cutout (D4)"), SHOWN_DATA),
+    T("D5", "CutMix: box from λ, labels mixed by area", "SL", BUILT, None, None, (f"{DATA}:CutMix",),
+      (f"{TDS}::test_cutmix_label_weight_is_the_pasted_area_also_when_clipped",
+       f"{TDS}::test_cutmix_box_is_clipped_at_a_corner"),
+      ("data-side.md", "CutMix (D5)"), SHOWN_DATA),
+    T("D6", "RandAugment (N, M) for grayscale digits", "SL", BUILT, None, None,
+      (f"{DATA}:RandAugment", f"{DATA}:randaugment_operation"),
+      (f"{TDS}::test_randaugment_pixel_operations_against_direct_computations",
+       f"{TDS}::test_randaugment_geometric_operations_against_scipy",
+       f"{TDS}::test_randaugment_draws_n_operations_uniformly"),
+      ("data-side.md", "RandAugment (D6)"), SHOWN_DATA,
+      note="the paper's operations less Color (the identity on grayscale images)"),
     T("D7", "Randomization tests: random labels, shuffled pixels, random pixels, Gaussian inputs",
       "SL (Zhang et al. 2017)", BUILT, None, None,
       ("minireg/datasets/randomization.py:random_labels", "minireg/datasets/randomization.py:shuffled_pixels",

@@ -2,6 +2,8 @@
 
 * :mod:`minireg.regularizers.base` -- the hook protocol (:class:`Regularizer`), the
   :class:`StepContext` the hooks see, and :func:`select_parameters`
+* :mod:`minireg.regularizers.data` -- the data side (place 1): augmentation by random
+  affine maps, label smoothing, mixup, random erasing and cutout, CutMix, RandAugment
 * :mod:`minireg.regularizers.penalties` -- penalties added to the loss (place 3): L2 (also
   towards a reference point), L1, parameter tying; on a layer's activations (L1, L2,
   Student-t, KL sparsity); on input and weight gradients (double backpropagation);
@@ -16,6 +18,8 @@
 """
 from minireg.regularizers.base import Regularizer, StepContext, select_parameters
 from minireg.regularizers.constraints import MaxNorm, NormBall
+from minireg.regularizers.data import (CutMix, Cutout, LabelSmoothing, Mixup, RandAugment, RandomAffine,
+                                       RandomErasing)
 from minireg.regularizers.gradient import ClipGradientNorm, DecoupledWeightDecay
 from minireg.regularizers.proximal import (ProxGroupLasso, ProxGrOWL, ProximalRegularizer, ProxL1,
                                            ProxOSCAR, ProxOWL)
@@ -28,4 +32,5 @@ __all__ = ["Regularizer", "StepContext", "select_parameters",
            "InputGradientPenalty", "WeightGradientPenalty", "AdversarialTraining", "fgsm",
            "DecoupledWeightDecay", "ClipGradientNorm",
            "MaxNorm", "NormBall",
-           "ProximalRegularizer", "ProxL1", "ProxGroupLasso", "ProxOWL", "ProxGrOWL", "ProxOSCAR"]
+           "ProximalRegularizer", "ProxL1", "ProxGroupLasso", "ProxOWL", "ProxGrOWL", "ProxOSCAR",
+           "RandomAffine", "LabelSmoothing", "Mixup", "RandomErasing", "Cutout", "CutMix", "RandAugment"]
