@@ -7,9 +7,11 @@ docstring to the end of its last statement; those lines, and only those, are rep
 The signature, the decorators, the docstring and every other line of the file stay byte
 for byte, line endings included.
 
-A target must carry a docstring, since that is what tells the student what to
-implement. A nested function (an op's ``backward``) may instead rely on the docstring of
-the function around it, which states the operation whose gradient it returns.
+A target must be documented, since its docstring is what tells the student what to
+implement: by a docstring of its own or, for a nested function (an op's ``backward``)
+or a method (``SGD._update``), by the docstring of the function or class around it,
+which states the operation or the update (minireg documents a class's equations in the
+class docstring).
 """
 from __future__ import annotations
 
@@ -60,10 +62,11 @@ def find_body(source: str, qualname: str, where: str = "<module>") -> BodyLines:
                           f"({qualname}.NAME)")
     docstring = ast.get_docstring(node, clean=False) is not None
     enclosing = parents[-1]
-    if not docstring and not (isinstance(enclosing, _FUNCTIONS) and ast.get_docstring(enclosing) is not None):
-        raise TargetError(f"{where}: {qualname} has no docstring; a target keeps its docstring to tell the "
-                          "student what to implement, so write one first (a nested function may rely on the "
-                          "docstring of the function around it)")
+    if not docstring and not (isinstance(enclosing, (*_FUNCTIONS, ast.ClassDef))
+                              and ast.get_docstring(enclosing) is not None):
+        raise TargetError(f"{where}: {qualname} has no docstring, and no function or class around it has one; "
+                          "a target keeps its docstring to tell the student what to implement, so write one "
+                          "first")
     statements = node.body[1:] if docstring else node.body
     if not statements:
         raise TargetError(f"{where}: {qualname} has nothing but its docstring: there is no body to blank")
