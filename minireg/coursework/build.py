@@ -89,7 +89,7 @@ def resolve_commit(root, spec: specs.Spec, commit) -> str:
     """The full hash of ``commit``; without one, of HEAD, after refusing a working tree whose
     pinned files have changes that are not committed."""
     if commit is None:
-        changed = git(root, "status", "--porcelain", "--", *pinned_files(spec, root)).strip()
+        changed = git(root, "status", "--porcelain", "--", *pinned_files(spec, root)).rstrip("\n")
         if changed:
             raise BuildError(f"the working tree has uncommitted changes in files of assignment {spec.name}: "
                              f"{', '.join(line[3:] for line in changed.splitlines())}; commit them (the "

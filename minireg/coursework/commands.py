@@ -56,13 +56,16 @@ def run(arguments, out) -> int:
         names = spec.available(root) if arguments.all else arguments.names
         for name in names:
             spec.load(root, name)                   # every spec read before any work
-        reports = []
-        for name in names:
-            reports.append(check.check(root, name, jobs=arguments.jobs, commit=arguments.commit))
-            out.write(_report_text(reports[-1]))
-            out.flush()
     except (spec.SpecError, build.BuildError, ValueError) as error:
         raise CommandError(str(error)) from None
+    reports = []
+    for name in names:
+        try:
+            reports.append(check.check(root, name, jobs=arguments.jobs, commit=arguments.commit))
+        except (build.BuildError, ValueError) as error:    # reported with the others' results
+            reports.append(check.Report(name=name, problems=[f"cannot build it: {error}"], lines=[name], seconds=0.0))
+        out.write(_report_text(reports[-1]))
+        out.flush()
     failed = [report.name for report in reports if not report.ok]
     total = sum(report.seconds for report in reports)
     out.write(f"{len(reports) - len(failed)} of {len(reports)} assignments sound in {total:.0f} s"
