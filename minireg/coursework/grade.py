@@ -56,11 +56,19 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+_CACHES = {"__pycache__", ".pytest_cache", ".hypothesis"}
+
+
 def hashes(folder: Path, skip=()) -> dict:
-    """``{relative path: sha256}`` of every file under ``folder`` (``/`` separated, sorted)."""
+    """``{relative path: sha256}`` of every file under ``folder`` (``/`` separated, sorted),
+    but those in ``skip`` and in the caches that running Python and pytest there leaves."""
     folder = Path(folder)
-    return {path.relative_to(folder).as_posix(): sha256(path)
-            for path in sorted(folder.rglob("*")) if path.is_file() and path.relative_to(folder).as_posix() not in skip}
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and relative.as_posix() not in skip and not _CACHES & set(relative.parts):
+            found[relative.as_posix()] = sha256(path)
+    return found
 
 
 def read_json(path: Path) -> dict:
