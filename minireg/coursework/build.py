@@ -105,7 +105,8 @@ def collect(folder: Path, selection_options=(), files=()) -> list:
                               env={**os.environ, "PYTHONPATH": str(folder)})
     if finished.returncode not in (0, 5):           # 5: nothing collected
         raise BuildError(f"collecting the tests {' '.join(files)} failed:\n{finished.stdout[-3000:]}{finished.stderr[-2000:]}")
-    return [line.strip() for line in finished.stdout.splitlines() if "::" in line and not line.startswith(" ")]
+    nodes = (line.strip() for line in finished.stdout.splitlines() if "::" in line and not line.startswith(" "))
+    return list(dict.fromkeys(nodes))             # in order, once (a warning may name a test again)
 
 
 class Selections:

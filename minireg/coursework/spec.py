@@ -61,16 +61,11 @@ class Target:
         module, qualname = text.split(":")
         return cls(module, qualname)
 
-    @property
-    def path(self) -> str:
-        """The module's file, relative to the repository root (a package's ``__init__.py``
-        when ``module`` names a package: :meth:`file_in` decides)."""
-        return self.module.replace(".", "/") + ".py"
-
     def file_in(self, root: Path) -> str:
-        """The relative path of the module's file under ``root``."""
-        package = self.module.replace(".", "/") + "/__init__.py"
-        return package if (Path(root) / package).exists() else self.path
+        """The module's file, relative to the repository ``root``: ``a/b.py``, or
+        ``a/b/__init__.py`` when ``a.b`` is a package there."""
+        stem = self.module.replace(".", "/")
+        return f"{stem}/__init__.py" if (Path(root) / stem / "__init__.py").exists() else f"{stem}.py"
 
     def __str__(self) -> str:
         return f"{self.module}:{self.qualname}"
@@ -95,10 +90,6 @@ class Task:
     hidden: tuple = ()
     wrong: tuple = ()
 
-    @property
-    def marker(self) -> str:
-        return f"task_{self.id}"
-
 
 @dataclass(frozen=True)
 class Spec:
@@ -115,10 +106,6 @@ class Spec:
     def targets(self) -> list:
         """Every target, with the task it belongs to: ``[(target, task), ...]``."""
         return [(target, task) for task in self.tasks for target in task.targets]
-
-    @property
-    def points(self) -> float:
-        return sum(task.points for task in self.tasks)
 
 
 def spec_path(root, name: str) -> Path:
