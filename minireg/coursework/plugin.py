@@ -16,14 +16,16 @@ from pathlib import Path
 
 import pytest
 
-TASKS = json.loads((Path(__file__).parent / "tasks.json").read_text(encoding="utf-8"))
+TASKS_FILE = Path(__file__).parent / "tasks.json"       # beside conftest.py
 OUTCOMES_VARIABLE = "MINIREG_ASSIGNMENT_OUTCOMES"
 _OUTPUT_CHARACTERS = 2000
+_tasks = {"tasks": [], "deselected": []}
 _outcomes = {}
 
 
 def pytest_configure(config):
-    for task in TASKS["tasks"]:
+    _tasks.update(json.loads(TASKS_FILE.read_text(encoding="utf-8")))
+    for task in _tasks["tasks"]:
         config.addinivalue_line("markers", f"task_{task['id']}: Task {task['id']}, {task['name']} "
                                            f"({task['points']:g} points)")
     try:
@@ -35,8 +37,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    task_of = {node: task["id"] for task in TASKS["tasks"] for node in task["tests"] + task.get("hidden", [])}
-    unused = set(TASKS["deselected"])
+    task_of = {node: task["id"] for task in _tasks["tasks"] for node in task["tests"] + task["hidden"]}
+    unused = set(_tasks["deselected"])
     for item in items:
         if item.nodeid in task_of:
             item.add_marker(getattr(pytest.mark, f"task_{task_of[item.nodeid]}"))
