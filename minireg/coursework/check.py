@@ -41,6 +41,7 @@ class Variant:
     label: str
     files: dict
     everything: bool = False
+    wrong_for_task: str = ""           # a known-wrong body: the id of the task it must fail
     failed: set = field(default_factory=set)
     outcomes: dict = field(default_factory=dict)
 
@@ -71,7 +72,8 @@ def variants(built: builder.Built) -> list:
         for number, wrong in enumerate(task.wrong, start=1):
             relative = wrong.target.file_in(built.starter)
             text = blank.replace_body(reference[relative], wrong.target.qualname, wrong.body, relative)
-            found.append(Variant(f"wrong {wrong.target} #{number} ({wrong.why})", {**reference, relative: text}))
+            found.append(Variant(f"wrong {wrong.target} #{number} ({wrong.why})", {**reference, relative: text},
+                                 wrong_for_task=task.id))
     return found
 
 
@@ -132,12 +134,9 @@ def judge(built: builder.Built, graded: list) -> list:
         problems.append(f"the starter fails {len(orphans)} test(s) that belong to no task: {_some(orphans)}; "
                         "grade them in a task or list them in deselect")
     for variant in graded:
-        if variant.label.startswith("wrong "):
-            task = next(task for task in built.spec.tasks
-                        if any(variant.label.startswith(f"wrong {wrong.target} ") for wrong in task.wrong))
-            if not variant.failed & task_tests[task.id]:
-                problems.append(f"{variant.label} passes every test of task {task.id}: the tests cannot tell it "
-                                "from the reference")
+        if variant.wrong_for_task and not variant.failed & task_tests[variant.wrong_for_task]:
+            problems.append(f"{variant.label} passes every test of task {variant.wrong_for_task}: the tests cannot "
+                            "tell it from the reference")
     return problems
 
 
