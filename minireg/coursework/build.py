@@ -194,7 +194,8 @@ def make_starter(spec: specs.Spec, export_folder: Path, starter: Path, tasks: di
         top = relative.parts[0]
         if path.is_dir() or top in EXCLUDED_FOLDERS:
             continue
-        if top == TESTS_FOLDER and relative.name.startswith("test_") and relative.as_posix() not in shipped_tests:
+        unshipped_test = relative.name.startswith("test_") and relative.as_posix() not in shipped_tests
+        if (top == TESTS_FOLDER and unshipped_test) or relative.as_posix() in spec.hidden_test_files:
             continue
         if relative.suffix in (".c", ".so", ".pyd") or relative.as_posix() in compiled_twins(blanked):
             continue
