@@ -9,6 +9,7 @@
     minireg catalog [WORD]                        the map of the chapter: where each technique lives
     minireg sweep NAME --grid OPTION=V1,V2 ...    many runs over a grid and seeds (minireg.sweeps)
     minireg verify [ID] [--list]                  the chapter's equations as checks (minireg.analysis)
+    minireg assignment build|check NAME           coursework from the reference (minireg.coursework)
     minireg --version
 
 The options of ``run`` are the fields of the experiment's config dataclass
@@ -41,6 +42,7 @@ import textwrap
 from pathlib import Path
 
 from minireg import __version__, analysis, catalog
+from minireg.coursework import commands as coursework_commands
 from minireg.sweeps import cli as sweeps_cli
 from minireg.datasets.download import DownloadError
 from minireg.datasets.files import CorruptDataError
@@ -61,6 +63,8 @@ USAGE = """\
                                          `minireg sweep --help`
   minireg verify [ID] [--list]           compute both sides of the chapter's equations and compare
                                          them: all checks, one by id (e.g. 7.8), or the list
+  minireg assignment build|check|list    coursework: a starter and an autograder per
+                                         assignments/NAME.toml; see `minireg assignment --help`
 """
 
 USAGE_ERROR, RUN_FAILED, INTERRUPTED = 2, 1, 130
@@ -316,6 +320,7 @@ def _main_parser() -> argparse.ArgumentParser:
                                        add_help=False)
     sweep_parser.add_argument("arguments", nargs=argparse.REMAINDER,
                               help="see `minireg sweep --help` (minireg.sweeps.cli)")
+    coursework_commands.add_parser(commands, _Parser)
     return parser
 
 
@@ -344,6 +349,13 @@ def _dispatch(argv) -> int:
             return sweeps_cli.main(list(arguments.arguments) + list(unknown))
         except SystemExit as done:           # its parser's --help and one-line errors end this way
             return done.code if isinstance(done.code, int) else USAGE_ERROR
+    if arguments.command == "assignment":
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        try:
+            return coursework_commands.run(arguments, sys.stdout)
+        except coursework_commands.CommandError as error:
+            raise CLIError(error, RUN_FAILED) from None
     if arguments.command == "resume":
         if unknown:
             parser.error(f"`minireg resume` takes only the run folder (the options are the saved ones, in its "
