@@ -70,3 +70,15 @@ def row_similarity(weight):
     similarity /= np.maximum(squared_norms[:, None], squared_norms[None, :])
     np.fill_diagonal(similarity, 1.0)   # exactly, not up to rounding
     return similarity, rows
+
+
+def similarity_matrix(weight) -> np.ndarray:
+    """Eq. (10) between *all* rows of ``row_view(weight)``: (n_rows, n_rows) float64, with
+    zeros on the rows and columns of zero rows (what GrOWL Figs. 3-4 draw)."""
+    array = _weight_array(weight)
+    n = row_view(array).shape[0]
+    full = np.zeros((n, n))
+    if np.any(array):
+        similarity, rows = row_similarity(array)
+        full[np.ix_(rows, rows)] = similarity
+    return full
