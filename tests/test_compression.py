@@ -163,6 +163,18 @@ def test_tie_rows_prunes_zero_rows_and_stores_each_cluster_once():
     assert counts.total / compression_ratio(model, ["layers.0"]) == tied.centroids.size
 
 
+def test_exactly_equal_rows_share_a_cluster():
+    # Affinity propagation alone (sklearn's too) leaves three exact duplicates without an
+    # exemplar and lumps them with unrelated rows; tie_rows clusters distinct rows.
+    w = np.array([[1, 2, 0, 0], [1, 2, 0, 0], [1, 2, 0, 0], [0, 0, 3, 0], [0, 0, 0, 4]], np.float32)
+    alone = affinity_propagation(row_similarity(w)[0], 0.5, rng=np.random.RandomState(0))
+    assert alone.labels.tolist() == _sklearn(row_similarity(w)[0], 0.5).labels_.tolist() == [0, 1, 1, 1, 1]
+    model = Sequential(Linear(5, 4, rng=0))
+    model.layers[0].weight.data[...] = w
+    result = tie_rows(model, "layers.0", preference=0.5)
+    assert result.labels.tolist() == [0, 0, 0, 1, 2] and result.exemplars.tolist() == [0, 3, 4]
+
+
 def test_a_tied_model_saves_loads_and_unties(tmp_path):
     model = _planted_model()
     tie_rows(model, "layers.0", preference=0.9)

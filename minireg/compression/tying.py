@@ -51,7 +51,7 @@ from minireg.nn.module import Module, Parameter, row_view
 from minireg.tensor import Tensor
 
 from .affinity import AffinityResult, affinity_propagation
-from .similarity import row_similarity
+from .similarity import nonzero_rows, row_similarity
 
 CENTROID_GRADIENTS = ("mean", "sum")
 
@@ -234,9 +234,27 @@ def _tied_layer(plain: Module, rows, labels, centroids, centroid_gradient) -> _T
                       centroid_gradient)
 
 
+def _distinct_rows(kept: np.ndarray):
+    """``(distinct, point_of_row)``: the first of each set of exactly equal rows, in order,
+    and for every row the index of its set in ``distinct``.
+
+    Affinity propagation cannot separate exact duplicates (their messages tie at zero, so
+    none of them becomes an exemplar; see docs/growl.md), so equal rows -- which GrOWL
+    does produce -- enter the clustering as one point and always share a cluster.
+    """
+    _, first, inverse = np.unique(kept, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    return first[order], position[inverse.ravel()]
+
+
 def tie_rows(model: Module, layer: str, preference=0.8, damping=0.5, max_iter=200, convergence_iter=15,
              rng=0, centroid_gradient="mean") -> TyingResult:
     """Prune the zero rows of a layer and tie its other rows to cluster centroids, in place.
+
+    Exactly equal rows are one point for affinity propagation (:func:`_distinct_rows`);
+    without duplicates the clustering is that of the nonzero rows as they are.
 
     Parameters
     ----------
@@ -262,21 +280,26 @@ def tie_rows(model: Module, layer: str, preference=0.8, damping=0.5, max_iter=20
     plain = _find_layer(model, layer, (Linear, Conv2d))
     check_choice(centroid_gradient, "centroid_gradient", CENTROID_GRADIENTS)
     weight = plain.weight.data
-    similarity, rows = row_similarity(weight)
+    rows = nonzero_rows(weight)
+    if rows.size == 0:
+        row_similarity(weight)                           # raises: no nonzero row
+    kept = row_view(weight)[rows]
+    distinct, point_of_row = _distinct_rows(kept)
+    similarity, _ = row_similarity(kept[distinct])
     clusters = affinity_propagation(similarity, preference=preference, damping=damping, max_iter=max_iter,
                                     convergence_iter=convergence_iter, rng=rng)
     if clusters.n_clusters == 0:
         raise ValueError(f"affinity propagation found no cluster in the rows of {layer!r}; "
                          "raise max_iter or damping")
-    kept = row_view(weight)[rows]
+    labels = clusters.labels[point_of_row]
     sums = np.zeros((clusters.n_clusters, kept.shape[1]), dtype=np.float64)
-    np.add.at(sums, clusters.labels, kept)
-    centroids = sums / np.bincount(clusters.labels)[:, None]
+    np.add.at(sums, labels, kept)
+    centroids = sums / np.bincount(labels)[:, None]
     centroids = centroids.astype(weight.dtype).reshape((clusters.n_clusters,) + weight.shape[1:])
-    tied = _tied_layer(plain, rows, clusters.labels, centroids, centroid_gradient)
+    tied = _tied_layer(plain, rows, labels, centroids, centroid_gradient)
     tied.training = plain.training
     _replace_layer(model, layer, tied)
-    return TyingResult(layer, rows, clusters.labels, rows[clusters.exemplars], clusters)
+    return TyingResult(layer, rows, labels, rows[distinct[clusters.exemplars]], clusters)
 
 
 def untie(model: Module, layer: str) -> Module:
