@@ -2,15 +2,16 @@
 
 Given similarities s(i, k) between points and a *preference* s(k, k) on the diagonal (how
 much each point wants to be an exemplar; larger means more clusters), two kinds of
-messages are exchanged until the set of exemplars stops changing:
+messages are exchanged until the set of exemplars stops changing: the *responsibility*
+r(i, k), how well suited k is to be i's exemplar compared with i's other candidates, and
+the *availability* a(i, k), how appropriate it is for i to choose k given the support k
+gets from the other points::
 
-* responsibility  r(i, k) <- s(i, k) - max_{k' != k} (a(i, k') + s(i, k'))
-  how well suited k is to be i's exemplar, compared with i's other candidates;
-* availability    a(i, k) <- min(0, r(k, k) + sum_{i' not in {i, k}} max(0, r(i', k)))  (i != k)
-                  a(k, k) <- sum_{i' != k} max(0, r(i', k))
-  how appropriate it is for i to choose k, given the support k gets from other points.
+    r(i, k) <- s(i, k) - max_{k' != k} (a(i, k') + s(i, k'))
+    a(i, k) <- min(0, r(k, k) + sum_{i' not in {i, k}} max(0, r(i', k)))     (i != k)
+    a(k, k) <- sum_{i' != k} max(0, r(i', k))
 
-Each new message is mixed with the old one, m <- damping * m + (1 - damping) * m_new, to
+Each new message is mixed with the old one, ``m <- damping * m + (1 - damping) * m_new``, to
 stop oscillations. Point k is an exemplar when r(k, k) + a(k, k) > 0, and each point joins
 the exemplar k with the largest r(i, k) + a(i, k).
 

@@ -1,6 +1,6 @@
 """The compression metrics of GrOWL §4, and the stability of the selected rows (footnote 2).
 
-GrOWL §4 defines, over the parameters of a network,
+GrOWL §4 defines, over the parameters of a network::
 
     sparsity          = (# zero params) / (# total params)
     compression ratio = (# total params) / (# unique params)
@@ -135,7 +135,7 @@ def parameter_sharing(target, layers=None) -> float:
 
 def row_selection_stability(row_sets) -> float:
     """The mean ratio of changed indices of GrOWL's footnote 2 (Fig. 5): 0 when every run
-    selects the same rows.
+    selects the same rows::
 
         (1/n) sum_k ||I_k - Ibar||_0 / ||I_k||_0,    Ibar = (1/n) sum_k I_k
 

@@ -2,12 +2,12 @@
 
 After GrOWL training, the rows of a layer's weight (its inputs, :func:`minireg.nn.row_view`)
 that belong to correlated inputs are nearly or exactly equal. The paper measures how close
-two rows are with
+two rows are with::
 
     S(i, j) = w_i^T w_j / max(||w_i||_2^2, ||w_j||_2^2)   in [-1, 1]        (eq. (10))
 
-By Cauchy-Schwarz, |w_i^T w_j| <= ||w_i|| ||w_j|| <= max(||w_i||^2, ||w_j||^2), so S lies in
-[-1, 1], and S(i, j) = 1 exactly when w_i = w_j: unlike the cosine, two parallel rows of
+By Cauchy-Schwarz, ``|w_i^T w_j| <= ||w_i|| ||w_j|| <= max(||w_i||^2, ||w_j||^2)``, so S lies
+in [-1, 1], and S(i, j) = 1 exactly when ``w_i = w_j``: unlike the cosine, two parallel rows of
 different lengths are *not* maximally similar, which is what tying them to one centroid
 needs. The diagonal is 1. A zero row has no direction and is left out: it is pruned, not
 clustered (GrOWL, Fig. 1).

@@ -11,23 +11,23 @@ equal. :func:`tie_rows` turns this into a smaller model:
    reads only the inputs of the nonzero rows and stores each cluster's centroid -- the
    average of its rows -- once;
 3. retraining updates one centroid per cluster with the gradient of eq. (11),
-
-       dL/dg_k = (1 / |G_k|) sum_{i in G_k} dL/dW_i,
-
-   the *average* of its members' gradients. (The true gradient of the loss with respect to
-   g_k is the sum; eq. (11) is that divided by the cluster size, i.e. a step size 1/|G_k|
-   per cluster. ``centroid_gradient="sum"`` gives the true gradient instead.)
+   ``dL/dg_k = (1 / |G_k|) sum_{i in G_k} dL/dW_i``, the *average* of its members'
+   gradients. (The true gradient of the loss with respect to g_k is the sum; eq. (11) is
+   that divided by the cluster size, i.e. a step size ``1 / |G_k|`` per cluster.
+   ``centroid_gradient="sum"`` gives the true gradient instead.)
 
 What the change does to the model, in the manner of ``torch.nn.utils.prune``
 (DESIGN.md, "A structural change as a visible reparametrization"):
 
 * the layer at ``model.<layer>`` is replaced, at the same place, by a tied layer; its
   ``weight`` Parameter is gone and the tied layer holds
+
   - ``centroids``: Parameter (kind ``"weight"``) of shape (n_clusters, out) for a dense
     layer, (n_clusters, out, kh, kw) for a conv layer -- the only trained weight;
   - ``assignment``: int64 buffer (n_kept,), the cluster of each kept row;
   - ``rows``: int64 buffer (n_kept,), the inputs (input channels) it still reads;
   - ``bias``: the same Parameter object as before (or None);
+
 * its forward pass builds ``W = centroids[assignment]`` (a gather inside the autograd
   graph), selects ``x[:, rows]`` and applies the plain layer's operation;
 * ``state_dict`` saves the three arrays under the layer's name (``<layer>.centroids``,

@@ -2,7 +2,7 @@
 the rows of correlated inputs.
 
 The data (:func:`minireg.datasets.synthetic.growl_synthetic`): 784 features in 10 blocks of
-50 correlated features (cov 0.96^|i-j| inside a block), gaps of 28 independent features;
+50 correlated features (cov ``0.96^|i-j|`` inside a block), gaps of 28 independent features;
 the label is the block with the largest feature sum, so the features of one block play the
 same role and the ideal first-layer weight has one tied row per block (and zero rows
 elsewhere). One network with a single hidden layer of 300 units (784-300-10, ReLU) is
