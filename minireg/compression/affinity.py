@@ -75,7 +75,7 @@ def _check_similarity(similarity) -> np.ndarray:
     if S.dtype.kind not in "fiu":
         raise TypeError(f"similarity must hold real numbers, got dtype {S.dtype}")
     S = S.astype(np.float64)           # a copy: the preference goes on its diagonal
-    if not np.all(np.isfinite(S)):
+    if not np.isfinite(S.sum()) and not np.all(np.isfinite(S)):   # one reduction in the usual case
         raise ValueError("similarity holds NaN or infinity")
     return S
 
@@ -103,8 +103,10 @@ def _check_preference(preference, S: np.ndarray) -> np.ndarray:
 def _all_alike(S: np.ndarray, preference: np.ndarray) -> bool:
     """True when every off-diagonal similarity is the same and so is every preference:
     the messages cannot tell the points apart."""
+    if not np.all(preference == preference[0]) or np.any(S[0, 1:] != S[0, 1]):
+        return False                   # the usual case, decided without a pass over S
     off_diagonal = S[~np.eye(S.shape[0], dtype=bool)]
-    return bool(np.all(preference == preference[0]) and np.all(off_diagonal == off_diagonal[0]))
+    return bool(np.all(off_diagonal == off_diagonal[0]))
 
 
 def affinity_propagation(similarity, preference="median", damping=0.5, max_iter=200,
@@ -177,7 +179,7 @@ def affinity_propagation(similarity, preference="median", damping=0.5, max_iter=
         work[diagonal] = R[diagonal]                     # r(k, k) counts with its sign
         support = work.sum(axis=0)                       # r(k, k) + sum_{i' != k} max(0, r(i', k))
         np.subtract(support[None, :], work, out=work)    # ... minus point i's own term
-        self_availability = work[diagonal].copy()        # a(k, k) = sum_{i' != k} max(0, r(i', k))
+        self_availability = work[diagonal]               # a(k, k) = sum_{i' != k} max(0, r(i', k)), a copy
         np.minimum(work, 0, out=work)
         work[diagonal] = self_availability
         work *= 1 - damping
