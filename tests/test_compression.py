@@ -120,6 +120,10 @@ def test_affinity_propagation_refuses_bad_input():
         affinity_propagation(np.ones((2, 3)))
     with pytest.raises(ValueError, match="NaN"):
         affinity_propagation(np.full((2, 2), np.nan))
+    with pytest.raises(ValueError, match="NaN"):
+        affinity_propagation(np.array([[0.0, np.inf], [1.0, 0.0]]))
+    # finite values whose sum overflows are accepted (the check falls back to each entry)
+    assert affinity_propagation(np.full((3, 3), 1e308), preference=0.0).n_clusters == 1
 
 
 # ---- tying ---------------------------------------------------------------------------------

@@ -75,7 +75,9 @@ def _check_similarity(similarity) -> np.ndarray:
     if S.dtype.kind not in "fiu":
         raise TypeError(f"similarity must hold real numbers, got dtype {S.dtype}")
     S = S.astype(np.float64)           # a copy: the preference goes on its diagonal
-    if not np.isfinite(S.sum()) and not np.all(np.isfinite(S)):   # one reduction in the usual case
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = S.sum()                # one reduction decides the usual case
+    if not np.isfinite(total) and not np.all(np.isfinite(S)):
         raise ValueError("similarity holds NaN or infinity")
     return S
 
