@@ -9,8 +9,8 @@ from minireg.training.callbacks import (Callback, Checkpoint, EarlyStopping, His
                                         LearningRateSchedule, StopAtTarget)
 from minireg.training.ensembles import (Ensemble, bootstrap_indices, ensemble_errors, error_decomposition,
                                         expected_distinct_fraction, fit_ensemble)
-from minireg.training.procedures import (ContinueResult, RetrainResult, continue_on_all_data,
-                                         retrain_on_all_data, retrain_steps)
+from minireg.training.procedures import (ContinueResult, LearnToShareResult, RetrainResult, continue_on_all_data,
+                                         learn_to_share, retrain_on_all_data, retrain_steps)
 from minireg.training.progress import ProgressBar
 from minireg.training.trainer import Trainer, TrainingInterrupted, zero_one_error
 
@@ -19,6 +19,7 @@ __all__ = [
     "Callback", "History", "EarlyStopping", "StopAtTarget", "LearningRateSchedule",
     "Checkpoint", "ProgressBar",
     "retrain_on_all_data", "retrain_steps", "continue_on_all_data", "RetrainResult", "ContinueResult",
+    "learn_to_share", "LearnToShareResult",
     "Ensemble", "fit_ensemble", "bootstrap_indices", "expected_distinct_fraction", "ensemble_errors",
     "error_decomposition",
 ]

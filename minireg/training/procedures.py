@@ -23,6 +23,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+from minireg.compression import tie_rows
 from minireg.training.callbacks import StopAtTarget
 from minireg.training.trainer import Trainer
 
@@ -198,3 +199,74 @@ def continue_on_all_data(trainer: Trainer, all_loader, subtrain_data, validation
     final = trainer.evaluate(*validation_data)["loss"]
     return ContinueResult(target=target, reached=bool(reached), steps=trainer.step - start,
                           initial_validation_loss=initial, final_validation_loss=final, trainer=trainer)
+
+
+# ---------------------------------------------------------------------------------------
+# GrOWL's "learning to share" (Fig. 1): train sparse, cluster, tie, retrain
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class LearnToShareResult:
+    """What :func:`learn_to_share` did.
+
+    Attributes
+    ----------
+    trainer : Trainer
+        The first phase's trainer (with the sparsity regularizer).
+    retrainer : Trainer
+        The retraining phase's trainer, on the tied model (the same model object).
+    tying : list of minireg.compression.TyingResult
+        One per tied layer: the rows kept and their clusters.
+    """
+
+    trainer: Trainer
+    retrainer: Trainer
+    tying: list
+
+
+def learn_to_share(trainer: Trainer, train_loader, epochs: int, layers, make_retrainer, retrain_epochs: int,
+                   preference=0.8, damping=0.5, centroid_gradient="mean", fit=None) -> LearnToShareResult:
+    """GrOWL's pipeline (Fig. 1; §3.4): train with a sparsity-and-tying regularizer, cluster
+    the rows of each named layer, tie them, retrain.
+
+    1. ``trainer.fit(train_loader, epochs=epochs)``: ``trainer`` carries the regularizer
+       (:class:`~minireg.regularizers.ProxGrOWL`, group Lasso, weight decay, ...);
+    2. :func:`minireg.compression.tie_rows` on each layer of ``layers``: zero rows pruned,
+       the others clustered by affinity propagation on eq. (10) and stored once per
+       cluster;
+    3. ``make_retrainer(model).fit(train_loader, epochs=retrain_epochs)``: the tied model
+       has new parameters (the centroids), so the retraining phase needs its own
+       optimizer, built by ``make_retrainer``; each centroid then gets the gradient of
+       eq. (11).
+
+    Parameters
+    ----------
+    trainer : Trainer
+    train_loader : iterable of batches, as for :meth:`Trainer.fit`
+    epochs, retrain_epochs : int
+        Passes of the two phases (the paper's MNIST recipe: 300 and 100).
+    layers : str or list of str
+        The layers to tie, by name (``model.named_modules()``).
+    make_retrainer : callable
+        ``make_retrainer(model) -> Trainer`` for the tied model.
+    preference, damping, centroid_gradient
+        Of :func:`~minireg.compression.tie_rows`.
+    fit : dict, optional
+        More keyword arguments for both :meth:`Trainer.fit` calls (``eval_sets``,
+        ``eval_every``, ``callbacks``, ...).
+    """
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    if not layers:
+        raise ValueError("layers must name at least one layer to tie")
+    if not callable(make_retrainer):
+        raise TypeError(f"make_retrainer must be callable as make_retrainer(model) -> Trainer, "
+                        f"got {type(make_retrainer).__name__}")
+    fit = dict(fit or {})
+    trainer.fit(train_loader, epochs=epochs, **fit)
+    tying = [tie_rows(trainer.model, layer, preference=preference, damping=damping,
+                      centroid_gradient=centroid_gradient) for layer in layers]
+    retrainer = make_retrainer(trainer.model)
+    if not isinstance(retrainer, Trainer) or retrainer.model is not trainer.model:
+        raise TypeError("make_retrainer(model) must return a Trainer of that same model")
+    retrainer.fit(train_loader, epochs=retrain_epochs, **fit)
+    return LearnToShareResult(trainer, retrainer, tying)
