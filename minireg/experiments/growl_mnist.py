@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minireg import losses, models
+from minireg import compression, losses, models
 from minireg.datasets import DataLoader, load_mnist
 from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
                                       check_data_root, check_mnist_split, figure_png, format_number,
@@ -183,6 +183,16 @@ def _trainer(model, values, regularizers):
     return Trainer(model, losses.cross_entropy, optimizer, regularizers=regularizers)
 
 
+def _phase(values, phase: str) -> dict:
+    """The recipe of the ``"train"`` or ``"retrain"`` phase: ``retrain_lr`` and
+    ``retrain_decay_every``, when the recipe has them (Table 2's), replace ``lr`` and
+    ``decay_every`` in the retraining."""
+    if phase == "retrain":
+        return {**values, "lr": values.get("retrain_lr", values["lr"]),
+                "decay_every": values.get("retrain_decay_every", values["decay_every"])}
+    return values
+
+
 def _schedule(values):
     return LearningRateSchedule(StepDecay(values["lr"], values["decay_every"], values["decay"]), per="epoch")
 
@@ -202,36 +212,49 @@ def train_tie_retrain(model, layers, regularizers, data, values, phases, tie: bo
 
     Returns ``{"trained": accuracies, "retrained": accuracies, "metrics": {sparsity,
     parameter_sharing, compression_ratio}, "layers": {layer: {nonzero_rows, clusters,
-    similarity_map}}}``; the accuracies are ``{"val": ., "test": .}``.
+    similarity_map, sparsity, parameter_sharing}}, "emptied": [layers]}``; the accuracies are ``{"val": ., "test": .}``.
+    A layer whose rows were all zeroed (a regularizer too strong) leaves a constant
+    network: it is listed in ``emptied`` and the retraining is skipped.
     """
     X, y = data["train"]
     loader = DataLoader(X, y, values["batch_size"], rng=np.random.default_rng(seed))
     trainer = _trainer(model, values, regularizers)
     phases.run("train", "initial training with the regularizer", trainer.fit, loader, epochs=values["epochs"],
-               total_steps=values["epochs"] * len(loader), callbacks=[_schedule(values)])
+               total_steps=values["epochs"] * len(loader), callbacks=[_schedule(_phase(values, "train"))])
     trained = {split: _accuracy(trainer, *data[split]) for split in ("val", "test")}
     found = {layer: compress_layer(model, layer, values, tie) for layer in layers}
     retrained = trained
-    if values["retrain_epochs"]:
-        trainer = _trainer(model, values, [])
+    emptied = [layer for layer, result in found.items() if not result["nonzero_rows"]]
+    if values["retrain_epochs"] and not emptied:     # a layer with no input left stays so: nothing to retrain
+        retrain = _phase(values, "retrain")
+        trainer = _trainer(model, retrain, [])
         phases.run("retrain", "retraining the tied network (eq. 11)", trainer.fit, loader,
                    epochs=values["retrain_epochs"], total_steps=values["retrain_epochs"] * len(loader),
-                   callbacks=[_schedule(values)])
+                   callbacks=[_schedule(retrain)])
         retrained = {split: _accuracy(trainer, *data[split]) for split in ("val", "test")}
-    return {"trained": trained, "retrained": retrained, "metrics": network_metrics(model), "layers": found}
+    for layer, result in found.items():
+        result["sparsity"] = compression.sparsity(model, layers=[layer])
+        result["parameter_sharing"] = compression.parameter_sharing(model, layers=[layer])
+    return {"trained": trained, "retrained": retrained, "metrics": network_metrics(model), "layers": found,
+            "emptied": emptied}
 
 
 def compress_layer(model, layer, values, tie: bool) -> dict:
-    """Cluster the nonzero rows of ``layer`` (eq. 10, affinity propagation) and, with
-    ``tie``, prune the zero rows and tie each cluster to its centroid (§3.4.2)."""
-    from minireg import compression
+    """With ``tie``, prune the zero rows of ``layer``, cluster the others (eq. 10,
+    affinity propagation) and tie each cluster to its centroid (§3.4.2); without, leave
+    it as it is (each row its own cluster). Returns the nonzero rows, the number of
+    clusters and the eq. (10) similarity map of the nonzero rows sorted by cluster.
 
-    similarity, rows = compression.row_similarity(dict(model.named_modules())[layer].weight.data)
+    A regularizer so strong that it zeroed every row leaves nothing to cluster: the
+    layer stays as it is (all zero) and the run says so (no rows, no clusters)."""
+    weight = dict(model.named_modules())[layer].weight.data
+    if compression.nonzero_rows(weight).size == 0:
+        return {"nonzero_rows": [], "clusters": 0, "similarity_map": []}
+    similarity, rows = compression.row_similarity(weight)
     if tie:
         labels = compression.tie_rows(model, layer, preference=values["preference"], damping=values["damping"]).labels
-    else:
-        labels = compression.affinity_propagation(similarity, preference=values["preference"],
-                                                  damping=values["damping"]).labels
+    else:                                   # the baseline: every row its own cluster, in row order
+        labels = np.arange(len(rows))
     order = np.argsort(labels, kind="stable")
     return {"nonzero_rows": [int(r) for r in rows], "clusters": int(labels.max()) + 1 if labels.size else 0,
             "similarity_map": block_average(similarity[np.ix_(order, order)], MAP_SIZE)}
@@ -239,8 +262,6 @@ def compress_layer(model, layer, values, tie: bool) -> dict:
 
 def network_metrics(model) -> dict:
     """Sparsity, parameter sharing and compression ratio of the whole network (§4)."""
-    from minireg import compression
-
     return {"sparsity": float(compression.sparsity(model)),
             "parameter_sharing": float(compression.parameter_sharing(model)),
             "compression_ratio": float(compression.compression_ratio(model))}
@@ -450,15 +471,10 @@ def _summary(runs) -> dict:
     return summary
 
 
-def changed_indices(row_sets, n_rows: int = 784):
-    """Footnote 2 of GrOWL §4.2: the mean ratio of changed indices,
-    ``(1/n) Σₖ ‖Iₖ − Ī‖₀ / ‖Iₖ‖₀`` with Iₖ the 0/1 vector of run k's nonzero rows and Ī
-    their mean (None for fewer than two runs)."""
-    from minireg import compression
-
-    if len(row_sets) < 2:
-        return None
-    return float(compression.row_selection_stability(row_sets, n_rows))
+def changed_indices(row_sets):
+    """Footnote 2 of GrOWL §4.2, the mean ratio of changed indices of the runs' nonzero
+    rows (:func:`minireg.compression.row_selection_stability`); None for a single run."""
+    return float(compression.row_selection_stability(row_sets)) if len(row_sets) > 1 else None
 
 
 # --------------------------------------------------------------------------------------
