@@ -8,8 +8,9 @@
   13 convolutions with batch norm, then two small fully connected layers with batch
   norm after the first, no dropout), scaled down with ``width`` and ``blocks``.
 
-Each returns a :class:`~minireg.nn.Sequential`, whose layers are named by their index
-(``"0"``, ``"3"`` ...), and which regularizers select with ``params={name: 1.0}``.
+Each returns a :class:`~minireg.nn.Sequential`, whose layers are named ``"layers.0"``,
+``"layers.3"`` ... (``model.named_modules()``), the names regularizers select with
+``params={name: 1.0}`` and :func:`~minireg.compression.tie_rows` takes.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 51
 def mlp(batch_norm: bool = True, hidden: int = 300, rng=None, inputs: int = 784, classes: int = 10):
     """``Linear(784, 300) [BatchNorm1d(300)] ReLU Linear(300, 10)`` (GrOWL §4.2).
 
-    The GrOWL rows are those of layer ``"0"``: one per input pixel.
+    The GrOWL rows are those of layer ``"layers.0"``: one per input pixel.
     """
     rng = nn.init.make_rng(rng)
     hidden = check_int(hidden, "hidden", minimum=1)
@@ -40,10 +41,9 @@ def lenet(width: float = 1.0, batch_norm: bool = True, rng=None, classes: int = 
     50 channels (times ``width``), each followed by [batch norm,] ReLU and 2 x 2 max
     pooling, then a dense layer of 500 units (times ``width``) and the classifier.
 
-    Layer names: the convolutions are ``"0"`` and the one after the first pooling; the
-    dense layers follow the flattening. :func:`regularized_layers` lists the layers whose
-    rows GrOWL groups (all but the first convolution, whose one input channel is a
-    single row, and the classifier).
+    :func:`regularized_layers` lists the layers whose rows GrOWL groups: the second
+    convolution (its rows are the first one's channels) and the hidden dense layer; not
+    the first convolution, whose one input channel is a single row, nor the classifier.
     """
     rng = nn.init.make_rng(rng)
     width = check_number(width, "width", minimum=0.0, include_minimum=False)

@@ -1,4 +1,5 @@
 """GrOWL's MNIST table (growl-mnist, growl-mnist-run), LeNet and VGG-16 on CIFAR-10, on tiny budgets."""
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -7,10 +8,10 @@ import numpy as np
 import pytest
 
 from helpers import shared_mnist
-from minireg import compression, models, nn
+from minireg import models, nn
 from minireg.datasets import cifar10 as cifar_module
 from minireg.experiments import EXPERIMENTS
-from minireg.experiments.base import run_experiment
+from minireg.experiments.base import check_values, run_experiment
 from minireg.experiments.growl_cifar import CifarConfig, LenetConfig
 from minireg.experiments.growl_mnist import (PAPER_TABLE_1, GrowlMnistConfig, GrowlRunConfig, block_average,
                                              first_layer_regularizers, pick_scale, recipe)
@@ -112,9 +113,6 @@ def test_paper_numbers_are_table_1():
     ({"n_train": 58000, "n_val": 5000}, "at most 60000"),
 ])
 def test_bad_table_options_are_refused_naming_the_option(values, message):
-    from minireg.experiments.base import check_values
-    import dataclasses
-
     defaults = {f.name: f.default for f in dataclasses.fields(GrowlMnistConfig)}
     with pytest.raises(ValueError, match=message):
         check_values(GrowlMnistConfig, {**defaults, **values}, label=lambda name: "--" + name.replace("_", "-"))

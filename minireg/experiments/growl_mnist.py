@@ -55,7 +55,7 @@ from minireg import compression, losses, models
 from minireg.datasets import DataLoader, load_mnist
 from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
                                       check_data_root, check_mnist_split, figure_png, format_number,
-                                      markdown_table, option, plotting_available)
+                                      markdown_table, option)
 from minireg.optim import SGD, StepDecay
 from minireg.regularizers import L2, ProxGroupLasso, ProxGrOWL
 from minireg.training import LearningRateSchedule, Trainer
@@ -362,7 +362,8 @@ class GrowlMnistConfig(GrowlRecipe):
     """The options of ``minireg run growl-mnist``: Table 1 over several seeds."""
 
     regularizers: str = option(",".join(REGULARIZERS), "the rows of the table, comma-separated")
-    seeds: int = option(5, "seeds 0 ... seeds-1 of every row (GrOWL Table 1: 5 runs)", minimum=1)
+    seeds: int = option(5, "seeds 0 ... seeds-1 of every row (GrOWL Table 1: 5 runs; at most 2 with --quick)",
+                        minimum=1)
     workers: int = option(1, "local worker processes of the sweep (one BLAS thread each)", minimum=1)
     tune: str = option("", "factors of each regularizer's strengths to try on the validation split with seed 0, "
                            "e.g. 0.5,1,2 (empty: the authors' values)")
@@ -424,6 +425,11 @@ def data_correlation(values, size: int = MAP_SIZE) -> list:
     return block_average(correlation, size)
 
 
+def _seeds(config) -> int:
+    """How many seeds each row runs: ``--seeds``, at most 2 with ``--quick``."""
+    return min(config.seeds, 2) if config.quick else config.seeds
+
+
 def run_table(config: GrowlMnistConfig, progress=None) -> dict:
     """Tune (optional), then sweep every regularizer over the seeds; collect the table."""
     names = _regularizer_list(config.regularizers, "regularizers")
@@ -447,7 +453,7 @@ def run_table(config: GrowlMnistConfig, progress=None) -> dict:
         for name in names:
             by_scale.setdefault(scales[name], []).append(name)
         for index, (scale, group) in enumerate(sorted(by_scale.items())):
-            runs += _sweep(base / f"table-{index}", {"regularizer": group}, list(range(config.seeds)),
+            runs += _sweep(base / f"table-{index}", {"regularizer": group}, list(range(_seeds(config))),
                            {**options, "scale": scale}, config.workers, config.progress)
     values = recipe(config)
     rows = {}
@@ -491,34 +497,13 @@ def _paper_cell(mean, std) -> str:
     return f"{mean:g} ± {std:g}"
 
 
-def similarity_png(path, maps: dict, title: str = "row similarity (eq. 10), nonzero rows sorted by cluster") -> bool:
-    """Images of square maps side by side (``{title: nested lists}``); False without matplotlib."""
-    if not plotting_available() or not maps:
-        return False
-    import io as bytes_io
+def similarity_png(path, maps: dict) -> bool:
+    """Images of square similarity maps (``{title: nested lists}``) with one colour bar,
+    drawn as growl-synthetic draws its own; False without matplotlib."""
+    from minireg.experiments.growl_synthetic import _similarity_images
 
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    from minireg import io
-
-    figure, axes = pyplot.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.4), dpi=100, squeeze=False)
-    try:
-        for axis, (label, matrix) in zip(axes[0], maps.items()):
-            axis.imshow(np.array(matrix, dtype=float) if matrix else np.zeros((1, 1)), cmap="RdBu_r", vmin=-1,
-                        vmax=1, interpolation="nearest")
-            axis.set_title(label, fontsize="small")
-            axis.set_xticks([])
-            axis.set_yticks([])
-        figure.suptitle(title, fontsize="medium")
-        figure.tight_layout()
-        buffer = bytes_io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        pyplot.close(figure)
-    io.atomic_write_bytes(str(path), buffer.getvalue())
-    return True
+    return _similarity_images(path, {label: {"label": label, "similarity_image": matrix or [[0.0]]}
+                                     for label, matrix in maps.items()})
 
 
 def _rows_png(path, rows: dict) -> bool:
@@ -547,7 +532,7 @@ def report_table(document: dict, folder) -> str:
     folder = Path(folder)
     results, config = document["results"], document["config"]
     values, rows = results["recipe"], results["rows"]
-    seeds = config["seeds"]
+    seeds = len(next(iter(rows.values()))["runs"])
     lines = ["# GrOWL on MNIST: Table 1 (growl-mnist)", "",
              f"784-{values['hidden']}-10 network{' with batch norm' if values['batch_norm'] else ''}; "
              f"{values['n_train']} training, {values['n_val']} validation images, the 10,000 test images; "
@@ -581,8 +566,8 @@ def report_table(document: dict, folder) -> str:
         lines += [markdown_table(["regularizer", "scale", "val accuracy %", "compression"], tuning), "",
                   f"Each row keeps the most compressed scale within {config['tolerance']} points of its best "
                   "validation accuracy.", ""]
-    plots = [similarity_png(folder / "correlation.png", {"MNIST pixels": results["correlation_map"]},
-                            "Fig. 4a: correlation of the 784 pixels (block-averaged)"),
+    plots = [similarity_png(folder / "correlation.png",
+                            {"Fig. 4a: correlation of the pixels": results["correlation_map"]}),
              similarity_png(folder / "similarity.png",
                             {LABELS[name]: rows[name]["runs"][0]["similarity_map"] for name in results["regularizers"]}),
              _rows_png(folder / "nonzero_rows.png", rows)]
