@@ -212,9 +212,11 @@ def train_tie_retrain(model, layers, regularizers, data, values, phases, tie: bo
 
     Returns ``{"trained": accuracies, "retrained": accuracies, "metrics": {sparsity,
     parameter_sharing, compression_ratio}, "layers": {layer: {nonzero_rows, clusters,
-    similarity_map, sparsity, parameter_sharing}}, "emptied": [layers]}``; the accuracies are ``{"val": ., "test": .}``.
-    A layer whose rows were all zeroed (a regularizer too strong) leaves a constant
-    network: it is listed in ``emptied`` and the retraining is skipped.
+    similarity_map, sparsity, parameter_sharing}}, "emptied": [layers]}``, the accuracies
+    as ``{"val": ., "test": .}``. "trained" is measured right after the last prox, whose
+    shrinking batch norm's running statistics have not seen yet (the retraining adapts
+    them). A layer whose rows were all zeroed (a regularizer too strong) leaves a
+    constant network: it is listed in ``emptied`` and the retraining is skipped.
     """
     X, y = data["train"]
     loader = DataLoader(X, y, values["batch_size"], rng=np.random.default_rng(seed))
@@ -568,8 +570,8 @@ def report_table(document: dict, folder) -> str:
                   "validation accuracy.", ""]
     plots = [similarity_png(folder / "correlation.png",
                             {"Fig. 4a: correlation of the pixels": results["correlation_map"]}),
-             similarity_png(folder / "similarity.png",
-                            {LABELS[name]: rows[name]["runs"][0]["similarity_map"] for name in results["regularizers"]}),
+             similarity_png(folder / "similarity.png", {LABELS[name]: rows[name]["runs"][0]["similarity_map"]
+                                                        for name in results["regularizers"]}),
              _rows_png(folder / "nonzero_rows.png", rows)]
     lines += ["## Figures", ""]
     for drawn, (name, text) in zip(plots, (("correlation.png", "data correlation"),
