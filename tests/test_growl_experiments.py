@@ -14,7 +14,7 @@ from minireg.experiments import EXPERIMENTS
 from minireg.experiments.base import check_values, run_experiment
 from minireg.experiments.growl_cifar import CifarConfig, LenetConfig
 from minireg.experiments.growl_mnist import (PAPER_TABLE_1, GrowlMnistConfig, GrowlRunConfig, block_average,
-                                             first_layer_regularizers, pick_scale, recipe)
+                                             changed_indices, first_layer_regularizers, pick_scale, recipe)
 from minireg.regularizers import L2, ProxGroupLasso, ProxGrOWL
 from minireg.tensor import Tensor
 
@@ -99,6 +99,13 @@ def test_pick_scale_keeps_the_most_compressed_within_the_tolerance():
     assert pick_scale(runs, tolerance=0.2) == 1.0          # 2.0 is 1 point below the best
     assert pick_scale(runs, tolerance=1.0) == 2.0
     assert pick_scale(runs, tolerance=0.0) == 0.5
+
+
+def test_changed_indices_is_footnote_2_and_undefined_for_a_run_that_kept_no_row():
+    # rows {0, 1} and {0, 2}: rows 1 and 2 are in dispute, each run kept 2 -> (2/2 + 2/2) / 2
+    assert changed_indices([[0, 1], [0, 2]]) == 1.0
+    assert changed_indices([[0, 1, 2, 3], [0, 1, 2, 3]]) == 0.0
+    assert changed_indices([[0, 1]]) is None and changed_indices([[0, 1], []]) is None
 
 
 def test_paper_numbers_are_table_1():

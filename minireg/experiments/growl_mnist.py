@@ -461,6 +461,8 @@ def run_table(config: GrowlMnistConfig, progress=None) -> dict:
     rows = {}
     for name in names:
         mine = sorted((run for run in runs if run["regularizer"] == name), key=lambda run: run["seed"])
+        for run in mine[1:]:      # the first seed's map is drawn; the others stay in their run folders
+            del run["similarity_map"]
         rows[name] = {"scale": scales[name], "runs": mine, "summary": _summary(mine)}
     return {"regularizers": names, "rows": rows, "tuning": tuning, "correlation_map": data_correlation(values),
             "recipe": values}
@@ -476,13 +478,16 @@ def _summary(runs) -> dict:
     for split in ("val", "test"):
         summary[f"{split}_accuracy"] = _mean_std([run["retrained"][split] for run in runs])
     summary["changed_indices"] = changed_indices([run["nonzero_rows"] for run in runs])
+    summary["emptied_runs"] = sum(1 for run in runs if run["emptied"])
     return summary
 
 
 def changed_indices(row_sets):
     """Footnote 2 of GrOWL §4.2, the mean ratio of changed indices of the runs' nonzero
     rows (:func:`minireg.compression.row_selection_stability`); None for a single run."""
-    return float(compression.row_selection_stability(row_sets)) if len(row_sets) > 1 else None
+    if len(row_sets) < 2 or not all(row_sets):       # undefined for one run, or a run that kept no row
+        return None
+    return float(compression.row_selection_stability(row_sets))
 
 
 # --------------------------------------------------------------------------------------
@@ -517,10 +522,10 @@ def _rows_png(path, rows: dict) -> bool:
     def draw(axes):
         y = 0
         for name, row in sparse.items():
+            axes.text(786, y + (len(row["runs"]) - 1) / 2, LABELS[name], fontsize="small", va="center")
             for run in row["runs"]:
                 axes.scatter(run["nonzero_rows"], [y] * len(run["nonzero_rows"]), s=1.5, marker="|")
                 y += 1
-            axes.text(786, y - 0.5 - len(row["runs"]) / 2, LABELS[name], fontsize="small", va="center")
             y += 1
         axes.set_xlim(0, 860)
         axes.plot([], [], label="nonzero rows, one line per run")
@@ -540,8 +545,9 @@ def report_table(document: dict, folder) -> str:
              f"{values['n_train']} training, {values['n_val']} validation images, the 10,000 test images; "
              f"{values['epochs']} + {values['retrain_epochs']} epochs, SGD lr {values['lr']} × {values['decay']} "
              f"every {values['decay_every']} epochs, momentum {values['momentum']}, batch {values['batch_size']}; "
-             f"Λ1 = {values['lambda1']}, Λ2 = {values['lambda2']}, p = {values['p']} of the rows, group Lasso λ = "
-             f"{values['group_lasso']}, ℓ2 α = {values['weight_decay']}, preference {values['preference']}. "
+             f"Λ1 = {values['lambda1']:.4g}, Λ2 = {values['lambda2']:.4g}, p = {values['p']} of the rows, group Lasso "
+             f"λ = {values['group_lasso']:.4g}, ℓ2 α = {values['weight_decay']:.4g}, preference {values['preference']}"
+             f"{' (strengths × 200/550 by --quick)' if config['quick'] else ''}. "
              f"{seeds} seed(s) per row; run time {document['seconds']:.0f} s.", "",
              "## Our numbers beside the paper's (mean ± std over the seeds; accuracy on the test set)", ""]
     table = []
@@ -552,6 +558,12 @@ def report_table(document: dict, folder) -> str:
                       _paper_cell(*paper[4:6]), _cell(s["test_accuracy"], 100, 4), _paper_cell(*paper[6:8])])
     lines.append(markdown_table(["regularizer", "strength scale", "sparsity %", "paper", "sharing", "paper",
                                  "compression", "paper", "accuracy %", "paper"], table))
+    emptied = {LABELS[name]: rows[name]["summary"]["emptied_runs"] for name in results["regularizers"]
+               if rows[name]["summary"]["emptied_runs"]}
+    if emptied:
+        lines += ["", "Runs whose regularizer zeroed every row of the first layer (a constant network, counted in "
+                      "the means above): " + ", ".join(f"{name} {count} of {seeds}" for name, count in emptied.items())
+                  + ". Their strength is too large for this budget; --tune picks it on the validation split."]
     lines += ["", "Paper: Zhang et al. (ICLR 2018), Table 1 (5 runs each). Sparsity = zero parameters / all "
                   "parameters, compression = all / unique, sharing = nonzero / unique (§4), counted over the "
                   "whole network by `minireg.compression`.", ""]
