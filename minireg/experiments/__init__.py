@@ -82,8 +82,8 @@ EXPERIMENTS = {
                     "its rows clustered and tied, then retrained; sparsity, parameter sharing, compression and "
                     "accuracy as mean ± std over seeds (a sweep of growl-mnist-run, --workers) beside the paper's, "
                     "with the similarity maps (Fig. 4) and the rows selected across runs (Fig. 5). Needs the MNIST "
-                    "files; --quick takes about 6 minutes with --workers 2, the paper's recipe about 23 minutes per run "
-                    "(extrapolated from one epoch).",
+                    "files; --quick takes about 6 minutes with --workers 2, the paper's recipe about 23 minutes "
+                    "per run (extrapolated from one epoch).",
         config_class=growl_mnist.GrowlMnistConfig,
         run=growl_mnist.run_table,
         report=growl_mnist.report_table,

@@ -545,8 +545,9 @@ def report_table(document: dict, folder) -> str:
              f"{values['n_train']} training, {values['n_val']} validation images, the 10,000 test images; "
              f"{values['epochs']} + {values['retrain_epochs']} epochs, SGD lr {values['lr']} × {values['decay']} "
              f"every {values['decay_every']} epochs, momentum {values['momentum']}, batch {values['batch_size']}; "
-             f"Λ1 = {values['lambda1']:.4g}, Λ2 = {values['lambda2']:.4g}, p = {values['p']} of the rows, group Lasso "
-             f"λ = {values['group_lasso']:.4g}, ℓ2 α = {values['weight_decay']:.4g}, preference {values['preference']}"
+             f"Λ1 = {values['lambda1']:.4g}, Λ2 = {values['lambda2']:.4g}, p = {values['p']} of the rows, "
+             f"group Lasso λ = {values['group_lasso']:.4g}, ℓ2 α = {values['weight_decay']:.4g}, "
+             f"preference {values['preference']}"
              f"{' (strengths × 200/550 by --quick)' if config['quick'] else ''}. "
              f"{seeds} seed(s) per row; run time {document['seconds']:.0f} s.", "",
              "## Our numbers beside the paper's (mean ± std over the seeds; accuracy on the test set)", ""]
