@@ -70,7 +70,7 @@ EXPERIMENTS = {
                     "features, trained with weight decay, group Lasso, GrOWL for several p and OSCAR; the "
                     "eq. (10) similarity matrices of the first layer's rows as images, their sorted entries, and "
                     "the mean within-block similarity that says how much of the block structure each ties. "
-                    "Offline; --quick takes about 30 seconds, the default a few minutes.",
+                    "Offline; --quick takes about 15 seconds of CPU, the default about 2.5 minutes.",
         config_class=growl_synthetic.GrowlSyntheticConfig,
         run=growl_synthetic.run,
         report=growl_synthetic.report,
