@@ -96,9 +96,9 @@ def weight_layers(model) -> list:
 
 
 def regularized_layers(model) -> list:
-    """The names of the layers GrOWL acts on in the paper's conv recipe (Table 2, layers
-    marked *): every Linear and Conv2d layer but the first (whose rows are the image's
-    colour channels) and the last (the classifier)."""
+    """The names of the layers GrOWL acts on in the paper's conv recipe (Table 2, the
+    layers marked with an asterisk): every Linear and Conv2d layer but the first (whose
+    rows are the image's colour channels) and the last (the classifier)."""
     return [name for name, _ in weight_layers(model)[1:-1]]
 
 

@@ -102,7 +102,7 @@ EXPERIMENTS = {
         description="GrOWL on convolutions (eq. 4): a LeNet-style network on MNIST trained with the chosen "
                     "regularizer on the input-channel rows of its second convolution and the rows of its dense "
                     "layer, rows clustered and tied, retrained; rows kept, clusters, sparsity and sharing per "
-                    "layer. Needs the MNIST files; --quick takes about a minute.",
+                    "layer. Needs the MNIST files; --quick takes one to two minutes.",
         config_class=growl_cifar.LenetConfig,
         run=growl_cifar.run_lenet,
         report=growl_cifar.report_lenet,
@@ -113,7 +113,7 @@ EXPERIMENTS = {
                     "but the first and on the first dense layer, rows clustered and tied, retrained; each layer's "
                     "sparsity and sharing beside the paper's. Needs the CIFAR-10 python batches (--data-root; "
                     "never downloaded). The paper's recipe (150 + 50 epochs) takes days on a CPU: --width and "
-                    "--blocks scale the network, --quick takes about a minute.",
+                    "--blocks scale the network, --quick takes about 40 seconds.",
         config_class=growl_cifar.CifarConfig,
         run=growl_cifar.run_cifar,
         report=growl_cifar.report_cifar,

@@ -11,15 +11,17 @@ the rows of every regularized layer, retrain), on
   the rows of the second convolution (input channels) and of the first dense layer;
 * ``minireg run growl-cifar`` -- VGG-16 with batch norm (:func:`minireg.models.vgg16_bn`)
   on CIFAR-10: every convolution but the first, and the first dense layer (the layers
-  marked * in Table 2), reporting each layer's sparsity S1 and sharing S2 beside Table 2.
+  marked with an asterisk in Table 2), reporting each layer's sparsity S1 and sharing S2
+  beside Table 2.
 
 Table 2's recipe (GrOWL §4.3), the defaults of ``growl-cifar``: 150 training epochs at
 learning rate 0.01, multiplied by 0.1 every 60 epochs, then 50 retraining epochs from
 0.001, multiplied by 0.1 every 20; p = 0.1 n for every layer; preference 0.8; batch norm
 after every convolution and the first dense layer, no dropout. Not in the paper (ours):
 momentum 0.9, batch 128, Λ1, Λ2, λ and α. The full network is 15 million weights: on a
-CPU an epoch of 45,000 images takes hours, so ``--width`` and ``--blocks`` scale it
-(``--quick``: width 1/8, 3 blocks, 1,000 images, 2 + 1 epochs).
+CPU an epoch of 45,000 images takes about an hour (extrapolated from a measured step), so
+``--width`` and ``--blocks`` scale it (``--quick``: width 1/8, 3 blocks, 1,000 images,
+2 + 1 epochs, about 40 s).
 
 CIFAR-10 is not downloaded here: give the folder of the python batches with
 ``--data-root`` (or ``$MINIREG_DATA``); without them the run stops at once and says where
