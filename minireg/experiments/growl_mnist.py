@@ -44,6 +44,7 @@ validation split.
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -390,7 +391,9 @@ def _run_options(config) -> dict:
 
 
 def _sweep(folder, grid, seeds, options, workers, show):
-    from minireg import sweeps
+    """Run ``growl-mnist-run`` over ``grid`` x ``seeds`` in ``folder`` (resumed if it
+    holds finished runs); the results of its runs, or an error naming the failed ones."""
+    from minireg import sweeps   # here: minireg.sweeps imports the experiments, this module among them
 
     outcome = sweeps.sweep("growl-mnist-run", grid=grid, seeds=seeds, options=options, workers=workers,
                            folder=folder, progress=show)
@@ -402,8 +405,6 @@ def _sweep(folder, grid, seeds, options, workers, show):
 
 
 def _read_results(path):
-    import json
-
     return json.loads(path.read_text(encoding="utf-8"))["results"]
 
 
