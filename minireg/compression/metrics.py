@@ -17,8 +17,10 @@ as the paper's parameter counts do (Appendix C, Table 3: conv1 of VGG-16 has
 For each counted layer, in the shape of the plain (untied) layer:
 
 * total: every entry of the weight (a tied layer counts its original shape, pruned rows
-  included);
-* zero: entries equal to 0 (a tied layer's pruned rows are zero);
+  included; a layer whose outputs :func:`~minireg.compression.prune_previous` removed
+  counts them too, from its ``kept_units`` buffer);
+* zero: entries equal to 0 (a tied layer's pruned rows are zero, and so are the removed
+  outputs' weights: the network no longer stores them);
 * unique: the nonzero numbers the model must store -- each nonzero entry of a plain weight,
   each nonzero entry of a tied layer's centroids (a cluster is stored once however many
   rows share it). After :func:`~minireg.compression.tie_rows` the tied layer stores exactly
@@ -72,9 +74,17 @@ def _layer_counts(module: Module) -> ParameterCounts:
     if isinstance(module, TIED_LAYERS):
         expanded = module.expanded_weight()
         nonzero = int(np.count_nonzero(expanded))
-        return ParameterCounts(int(expanded.size), int(expanded.size) - nonzero,
-                               int(np.count_nonzero(module.centroids.data)))
-    return sum((_plain_counts(p.data) for p in _own_weights(module)), ParameterCounts(0, 0, 0))
+        counts = ParameterCounts(int(expanded.size), int(expanded.size) - nonzero,
+                                 int(np.count_nonzero(module.centroids.data)))
+        weights = [expanded]
+    else:
+        weights = [p.data for p in _own_weights(module)]
+        counts = sum((_plain_counts(w) for w in weights), ParameterCounts(0, 0, 0))
+    kept_units = getattr(module, "kept_units", None)
+    if kept_units is not None and weights:      # outputs removed by prune_previous: zeros of the original
+        removed = sum(w.size // w.shape[1] for w in weights) * int(np.count_nonzero(~kept_units))
+        counts = counts + ParameterCounts(removed, removed, 0)
+    return counts
 
 
 def _own_weights(module: Module) -> list:

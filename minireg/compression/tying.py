@@ -56,23 +56,48 @@ from .similarity import nonzero_rows, row_similarity
 CENTROID_GRADIENTS = ("mean", "sum")
 
 
+def cluster_sums(values: np.ndarray, assignment: np.ndarray, n_clusters: int) -> np.ndarray:
+    """``sums[k] = sum of values[r] over the rows r with assignment[r] == k`` (zero for a
+    cluster without rows): ``np.add.at(sums, assignment, values)``, computed by one stable
+    sort of the rows by cluster and ``np.add.reduceat`` over the runs of equal clusters,
+    which adds whole rows at a time instead of one entry at a time."""
+    assignment = np.asarray(assignment)
+    sums = np.zeros((n_clusters,) + values.shape[1:], dtype=values.dtype)
+    if assignment.size == 0:
+        return sums
+    order = np.argsort(assignment, kind="stable")
+    sorted_clusters = assignment[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_clusters[1:] != sorted_clusters[:-1])))
+    sums[sorted_clusters[starts]] = np.add.reduceat(values[order], starts, axis=0)
+    return sums
+
+
+def _summed_by_cluster(values: Tensor, assignment: np.ndarray, n_clusters: int) -> Tensor:
+    """:func:`cluster_sums` in the autograd graph; its backward is the gather ``g[assignment]``."""
+    values = F.as_tensor(values)
+    return Tensor.from_op(cluster_sums(values.data, assignment, n_clusters), (values,),
+                          lambda g, out: (F.getitem(g, assignment),))
+
+
 def gather_rows(centroids: Tensor, assignment: np.ndarray, centroid_gradient: str = "mean") -> Tensor:
     """``centroids[assignment]``, with the centroid gradient of GrOWL eq. (11).
 
     Forward: row ``r`` of the result is centroid ``assignment[r]``. Backward: the
-    gradients of the rows of one cluster are summed (the adjoint of the gather) and, with
-    ``centroid_gradient="mean"``, divided by the cluster's size: eq. (11)'s average.
+    gradients of the rows of one cluster are summed (the adjoint of the gather,
+    :func:`cluster_sums`) and, with ``centroid_gradient="mean"``, divided by the
+    cluster's size: eq. (11)'s average.
     """
     centroids = F.as_tensor(centroids)
     index = np.asarray(assignment)
-    if centroid_gradient == "sum":
-        return F.getitem(centroids, index)
-    sizes = np.bincount(index, minlength=centroids.shape[0])
-    scale = (1.0 / np.maximum(sizes, 1)).astype(centroids.dtype)
-    scale = scale.reshape((-1,) + (1,) * (centroids.ndim - 1))
+    n_clusters = centroids.shape[0]
+    scale = None
+    if centroid_gradient != "sum":
+        scale = (1.0 / np.maximum(np.bincount(index, minlength=n_clusters), 1)).astype(centroids.dtype)
+        scale = scale.reshape((-1,) + (1,) * (centroids.ndim - 1))
 
     def backward(g, out):
-        return (F.mul(F.index_add_to_zeros(g, centroids.shape, index), scale),)
+        sums = _summed_by_cluster(g, index, n_clusters)
+        return (sums if scale is None else F.mul(sums, scale),)
 
     return Tensor.from_op(centroids.data[index], (centroids,), backward)
 
@@ -83,7 +108,7 @@ class _TiedRows(Module):
     def __init__(self, in_rows: int, rows, assignment, centroids, bias, centroid_gradient="mean"):
         super().__init__()
         self.in_rows = int(in_rows)
-        self.centroid_gradient = check_choice(centroid_gradient, "centroid_gradient", CENTROID_GRADIENTS)
+        check_choice(centroid_gradient, "centroid_gradient", CENTROID_GRADIENTS)
         centroids = centroids if isinstance(centroids, Parameter) else Parameter(centroids, kind="weight")
         rows = np.asarray(rows, dtype=np.int64)
         assignment = np.asarray(assignment, dtype=np.int64)
@@ -98,6 +123,24 @@ class _TiedRows(Module):
         self.bias = bias
         self.register_buffer("rows", rows)
         self.register_buffer("assignment", assignment)
+        # saved with the state, so that a loaded model retrains with the same gradient
+        self.register_buffer("mean_gradient", np.array(centroid_gradient == "mean"))
+        self.reads_pruned_input = False      # set by prune_previous
+
+    @property
+    def centroid_gradient(self) -> str:
+        """``"mean"`` (eq. (11)) or ``"sum"``, from the buffer ``mean_gradient``."""
+        return "mean" if self.mean_gradient else "sum"
+
+    @property
+    def input_width(self) -> int:
+        """The inputs (channels) the layer receives: ``in_rows``, or only the kept rows
+        once :func:`~minireg.compression.prune_previous` removed the others upstream."""
+        return int(self.rows.size) if self.reads_pruned_input else self.in_rows
+
+    def kept_input(self, x: Tensor) -> Tensor:
+        """``x[:, rows]``; ``x`` itself when the layer before computes only the kept rows."""
+        return x if self.reads_pruned_input else F.getitem(x, (slice(None), self.rows))
 
     @property
     def n_clusters(self) -> int:
@@ -130,9 +173,9 @@ class TiedLinear(_TiedRows):
 
     def forward(self, x):
         x = F.as_tensor(x)
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"TiedLinear expects input of shape (N, {self.in_features}), got shape {x.shape}")
-        return F.linear(F.getitem(x, (slice(None), self.rows)), self.tied_weight(), self.bias)
+        if x.ndim != 2 or x.shape[1] != self.input_width:
+            raise ValueError(f"TiedLinear expects input of shape (N, {self.input_width}), got shape {x.shape}")
+        return F.linear(self.kept_input(x), self.tied_weight(), self.bias)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -155,9 +198,9 @@ class TiedConv2d(_TiedRows):
 
     def forward(self, x):
         x = F.as_tensor(x)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"TiedConv2d expects input of shape (N, {self.in_channels}, H, W), got shape {x.shape}")
-        return F.conv2d(F.getitem(x, (slice(None), self.rows)), self.tied_weight(), self.bias,
+        if x.ndim != 4 or x.shape[1] != self.input_width:
+            raise ValueError(f"TiedConv2d expects input of shape (N, {self.input_width}, H, W), got shape {x.shape}")
+        return F.conv2d(self.kept_input(x), self.tied_weight(), self.bias,
                         stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
@@ -292,9 +335,7 @@ def tie_rows(model: Module, layer: str, preference=0.8, damping=0.5, max_iter=20
         raise ValueError(f"affinity propagation found no cluster in the rows of {layer!r}; "
                          "raise max_iter or damping")
     labels = clusters.labels[point_of_row]
-    sums = np.zeros((clusters.n_clusters, kept.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, kept)
-    centroids = sums / np.bincount(labels)[:, None]
+    centroids = cluster_sums(kept.astype(np.float64), labels, clusters.n_clusters) / np.bincount(labels)[:, None]
     centroids = centroids.astype(weight.dtype).reshape((clusters.n_clusters,) + weight.shape[1:])
     tied = _tied_layer(plain, rows, labels, centroids, centroid_gradient)
     tied.training = plain.training
@@ -303,16 +344,20 @@ def tie_rows(model: Module, layer: str, preference=0.8, damping=0.5, max_iter=20
 
 
 def untie(model: Module, layer: str) -> Module:
-    """Replace the tied layer ``model.<layer>`` by a plain ``Linear``/``Conv2d`` of the
-    original shape whose weight is :meth:`~_TiedRows.expanded_weight` (the ``torch``
-    ``prune.remove`` of this reparametrization). The bias stays the same Parameter.
+    """Replace the tied layer ``model.<layer>`` by a plain ``Linear``/``Conv2d`` whose weight
+    is :meth:`~_TiedRows.expanded_weight` (the ``torch`` ``prune.remove`` of this
+    reparametrization): of the original shape, or -- when
+    :func:`~minireg.compression.prune_previous` removed the pruned inputs upstream -- of
+    the kept rows only, the input it now receives. The bias stays the same Parameter.
     Returns the new layer."""
     tied = _find_layer(model, layer, TIED_LAYERS)
     weight = tied.expanded_weight()
+    if tied.reads_pruned_input:
+        weight = weight[tied.rows]
     if isinstance(tied, TiedLinear):
-        plain = Linear(tied.in_features, tied.out_features, bias=tied.bias is not None, rng=0, dtype=weight.dtype)
+        plain = Linear(len(weight), tied.out_features, bias=tied.bias is not None, rng=0, dtype=weight.dtype)
     else:
-        plain = Conv2d(tied.in_channels, tied.out_channels, tied.kernel_size, tied.stride, tied.padding,
+        plain = Conv2d(len(weight), tied.out_channels, tied.kernel_size, tied.stride, tied.padding,
                        bias=tied.bias is not None, rng=0, dtype=weight.dtype)
     plain.weight = Parameter(weight, kind="weight")
     plain.bias = tied.bias
@@ -321,27 +366,35 @@ def untie(model: Module, layer: str) -> Module:
     return plain
 
 
-def load_tied(model: Module, state: dict, centroid_gradient="mean") -> Module:
+def load_tied(model: Module, state: dict) -> Module:
     """Load a state saved from a tied model into ``model`` built plain (untied).
 
     Every ``<layer>.assignment`` key in ``state`` marks a tied layer: the plain
-    ``Linear``/``Conv2d`` there is replaced by a tied one of the saved shapes, then
-    ``model.load_state_dict(state)`` fills in every value. ``centroid_gradient`` is not
-    part of the state: give it again for retraining. Returns ``model``.
+    ``Linear``/``Conv2d`` there is replaced by a tied one with the saved rows (and the
+    saved centroid gradient, buffer ``<layer>.mean_gradient``); where the layer before it
+    has a ``kept_units`` entry, :func:`~minireg.compression.prune_previous` removes the
+    same units again. Then ``model.load_state_dict(state)`` fills in every value.
+    Returns ``model``.
     """
+    from .pruning import find_previous, prune_previous      # pruning builds on this module
+
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict of arrays (Module.state_dict, minireg.io.load_npz), "
                         f"got {type(state).__name__}")
-    suffix = ".assignment"
-    for key in [k for k in state if k.endswith(suffix)]:
-        layer = key[: -len(suffix)]
+    tied_layers = [name for name, _ in model.named_modules() if f"{name}.assignment" in state]
+    for layer in tied_layers:
         plain = _find_layer(model, layer, (Linear, Conv2d))
         for part in ("rows", "centroids"):
             if f"{layer}.{part}" not in state:
-                raise KeyError(f"state has {key!r} but not {layer}.{part!r}")
-        centroids = np.zeros(np.shape(state[f"{layer}.centroids"]), dtype=plain.weight.dtype)
-        assignment = np.zeros(np.shape(state[key]), dtype=np.int64)
-        rows = np.arange(assignment.size, dtype=np.int64)
-        _replace_layer(model, layer, _tied_layer(plain, rows, assignment, centroids, centroid_gradient))
+                raise KeyError(f"state has {layer + '.assignment'!r} but not {layer}.{part!r}")
+        centroids = np.zeros(np.shape(state[f"{layer}.centroids"])[:1] + plain.weight.shape[1:],
+                             dtype=plain.weight.dtype)
+        rows = np.asarray(state[f"{layer}.rows"], dtype=np.int64)
+        _replace_layer(model, layer, _tied_layer(plain, rows, np.zeros_like(rows), centroids, "mean"))
+    names = {id(module): name for name, module in model.named_modules()}
+    for layer in tied_layers:
+        producer = find_previous(model, layer)[0]
+        if producer is not None and f"{names[id(producer)]}.kept_units" in state:
+            prune_previous(model, layer)
     model.load_state_dict(state)
     return model
