@@ -23,7 +23,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
-from minireg.compression import tie_rows
+from minireg.compression import tie_and_prune
 from minireg.training.callbacks import StopAtTarget
 from minireg.training.trainer import Trainer
 
@@ -213,27 +213,31 @@ class LearnToShareResult:
     ----------
     trainer : Trainer
         The first phase's trainer (with the sparsity regularizer).
-    retrainer : Trainer
-        The retraining phase's trainer, on the tied model (the same model object).
-    tying : list of minireg.compression.TyingResult
-        One per tied layer: the rows kept and their clusters.
+    retrainer : Trainer or None
+        The retraining phase's trainer, on the tied model (the same model object); None
+        when ``make_retrainer`` declined to retrain.
+    tying : list
+        One per tied layer, what ``tie`` returned: by default a
+        :class:`minireg.compression.TyingResult` (the rows kept and their clusters).
     """
 
     trainer: Trainer
-    retrainer: Trainer
+    retrainer: Trainer | None
     tying: list
 
 
 def learn_to_share(trainer: Trainer, train_loader, epochs: int, layers, make_retrainer, retrain_epochs: int,
-                   preference=0.8, damping=0.5, centroid_gradient="mean", fit=None) -> LearnToShareResult:
+                   preference=0.8, damping=0.5, centroid_gradient="mean", fit=None, run_phase=None,
+                   tie=None) -> LearnToShareResult:
     """GrOWL's pipeline (Fig. 1; §3.4): train with a sparsity-and-tying regularizer, cluster
     the rows of each named layer, tie them, retrain.
 
     1. ``trainer.fit(train_loader, epochs=epochs)``: ``trainer`` carries the regularizer
        (:class:`~minireg.regularizers.ProxGrOWL`, group Lasso, weight decay, ...);
-    2. :func:`minireg.compression.tie_rows` on each layer of ``layers``: zero rows pruned,
-       the others clustered by affinity propagation on eq. (10) and stored once per
-       cluster;
+    2. ``tie(model, layer)`` on each layer of ``layers``, by default :func:`tie_and_prune`:
+       zero rows pruned -- in the layer before too, where that is a Linear/Conv2d reached
+       through unit-wise layers -- and the others clustered by affinity propagation on
+       eq. (10) and stored once per cluster;
     3. ``make_retrainer(model).fit(train_loader, epochs=retrain_epochs)``: the tied model
        has new parameters (the centroids), so the retraining phase needs its own
        optimizer, built by ``make_retrainer``; each centroid then gets the gradient of
@@ -248,12 +252,20 @@ def learn_to_share(trainer: Trainer, train_loader, epochs: int, layers, make_ret
     layers : str or list of str
         The layers to tie, by name (``model.named_modules()``).
     make_retrainer : callable
-        ``make_retrainer(model) -> Trainer`` for the tied model.
+        ``make_retrainer(model) -> Trainer`` for the tied model, or None to skip the
+        retraining (an experiment does when a layer lost every row).
     preference, damping, centroid_gradient
-        Of :func:`~minireg.compression.tie_rows`.
+        Of :func:`~minireg.compression.tie_rows` (used by the default ``tie``).
     fit : dict, optional
         More keyword arguments for both :meth:`Trainer.fit` calls (``eval_sets``,
-        ``eval_every``, ``callbacks``, ...).
+        ``eval_every``, ``callbacks``, ...) when ``run_phase`` is not given.
+    run_phase : callable, optional
+        ``run_phase(name, trainer, loader, epochs)`` runs phase ``"train"`` or
+        ``"retrain"`` instead of ``trainer.fit(loader, epochs=epochs, **fit)``: an
+        experiment passes one that checkpoints, schedules and measures through its
+        :class:`~minireg.experiments.base.Phases`.
+    tie : callable, optional
+        ``tie(model, layer)`` instead of :func:`tie_and_prune`; its results make ``tying``.
     """
     layers = [layers] if isinstance(layers, str) else list(layers)
     if not layers:
@@ -261,12 +273,26 @@ def learn_to_share(trainer: Trainer, train_loader, epochs: int, layers, make_ret
     if not callable(make_retrainer):
         raise TypeError(f"make_retrainer must be callable as make_retrainer(model) -> Trainer, "
                         f"got {type(make_retrainer).__name__}")
-    fit = dict(fit or {})
-    trainer.fit(train_loader, epochs=epochs, **fit)
-    tying = [tie_rows(trainer.model, layer, preference=preference, damping=damping,
-                      centroid_gradient=centroid_gradient) for layer in layers]
+    for name, function in (("run_phase", run_phase), ("tie", tie)):
+        if function is not None and not callable(function):
+            raise TypeError(f"{name} must be callable or None, got {type(function).__name__}")
+    if run_phase is None:
+        fit = dict(fit or {})
+
+        def run_phase(name, phase_trainer, loader, phase_epochs):
+            return phase_trainer.fit(loader, epochs=phase_epochs, **fit)
+    elif fit:
+        raise ValueError("give fit or run_phase, not both: run_phase calls fit itself")
+    if tie is None:
+        def tie(model, layer):
+            return tie_and_prune(model, layer, preference=preference, damping=damping,
+                                 centroid_gradient=centroid_gradient)
+    run_phase("train", trainer, train_loader, epochs)
+    tying = [tie(trainer.model, layer) for layer in layers]
     retrainer = make_retrainer(trainer.model)
-    if not isinstance(retrainer, Trainer) or retrainer.model is not trainer.model:
-        raise TypeError("make_retrainer(model) must return a Trainer of that same model")
-    retrainer.fit(train_loader, epochs=retrain_epochs, **fit)
+    if retrainer is not None:
+        if not isinstance(retrainer, Trainer) or retrainer.model is not trainer.model:
+            raise TypeError("make_retrainer(model) must return a Trainer of that same model (or None)")
+        if retrain_epochs:
+            run_phase("retrain", retrainer, train_loader, retrain_epochs)
     return LearnToShareResult(trainer, retrainer, tying)
