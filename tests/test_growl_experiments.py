@@ -38,6 +38,8 @@ def test_one_run_prunes_ties_and_counts_what_it_stores(tmp_path):
     assert m["sparsity"] == pytest.approx((784 - len(kept)) * 16 / total)
     assert m["parameter_sharing"] == pytest.approx((total - (784 - len(kept)) * 16) / unique)
     assert len(results["similarity_map"]) == min(len(kept), 196)
+    assert results["converged"] is True and 0 < results["ap_iterations"] <= config.ap_max_iter
+    assert results["units_removed_before"] is None                   # the first layer reads the image
     assert 0.1 < results["retrained"]["test"] <= 1.0
     report = (folder / "report.md").read_text()
     assert "GrOWL Table 1" in report and "group-Lasso+ℓ2" in report
@@ -147,6 +149,12 @@ def test_lenet_ties_the_input_channel_rows_of_its_convolution(tmp_path):
     results = _results(folder)
     conv, dense = results["layers_regularized"]
     assert results["layers"][conv]["clusters"] <= len(results["layers"][conv]["nonzero_rows"]) <= 6   # 20 * 0.3 rows
+    # the first convolution no longer computes the channels the second does not read; a Flatten stands
+    # before the dense layer, so nothing is removed there
+    assert results["layers"][conv]["units_removed_before"] == 6 - len(results["layers"][conv]["nonzero_rows"])
+    assert results["layers"][dense]["units_removed_before"] is None
+    stored = results["stored_parameters"]
+    assert stored["retrained"] <= stored["trained"]
     assert "S2 sharing" in (folder / "report.md").read_text()
 
 
@@ -173,6 +181,10 @@ def test_growl_cifar_runs_on_a_tiny_cifar_folder(tmp_path, monkeypatch):
     results = _results(folder)
     assert results["sizes"] == {"train": 40, "val": 10, "test": 12}
     assert len(results["layers_regularized"]) == 4        # conv2-conv4 of 2 blocks and the dense layer
+    *convs, dense = results["layers_regularized"]
+    for conv in convs:                                      # each preceded by a conv through BN, ReLU, pooling
+        assert results["layers"][conv]["units_removed_before"] is not None
+    assert results["layers"][dense]["units_removed_before"] is None
     assert "Table 2 (group-Lasso, 5 runs)" in (folder / "report.md").read_text()
 
 

@@ -94,6 +94,8 @@ class ConvRecipe(CheckedConfig):
     weight_decay: float = option(1e-4, "α of weight decay and of the +ℓ2 rows", minimum=0.0)
     preference: float = option(0.8, "affinity propagation's preference (GrOWL §4.3: 0.8)", minimum=-1.0, maximum=1.0)
     damping: float = option(0.5, "affinity propagation's damping", minimum=0.5, maximum=1.0, include_maximum=False)
+    ap_max_iter: int = option(1000, "affinity propagation's iterations at most (the results say whether it "
+                                    "converged)", minimum=1)
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
 
 
@@ -208,13 +210,13 @@ def _header(document, title) -> list:
 
 
 def _layer_table(results, paper_layers=None) -> str:
-    header = ["layer", "rows kept", "clusters", "S1 sparsity %", "S2 sharing"]
+    header = ["layer", "rows kept", "clusters", "AP converged", "units removed before", "S1 sparsity %", "S2 sharing"]
     if paper_layers is not None:
         header += ["paper layer", "paper S1 %", "paper S2"]
     rows = []
     for index, (name, layer) in enumerate(results["layers"].items()):
-        row = [name, len(layer["nonzero_rows"]), layer["clusters"], 100 * layer["sparsity"],
-               layer["parameter_sharing"]]
+        row = [name, len(layer["nonzero_rows"]), layer["clusters"], layer["converged"],
+               layer["units_removed_before"], 100 * layer["sparsity"], layer["parameter_sharing"]]
         if paper_layers is not None:
             paper = paper_layers[index] if index < len(paper_layers) else None
             row += [TABLE_2_LAYERS[index], *paper] if paper else [None, None, None]
@@ -227,7 +229,10 @@ def _summary_lines(results) -> list:
     lines = [f"Whole network: sparsity {format_number(100 * m['sparsity'])} %, parameter sharing "
              f"{format_number(m['parameter_sharing'])}, compression {format_number(m['compression_ratio'])}×; test "
              f"accuracy {format_number(100 * results['trained']['test'])} % after training, "
-             f"{format_number(100 * results['retrained']['test'])} % after retraining.", ""]
+             f"{format_number(100 * results['retrained']['test'])} % after retraining.", "",
+             f"Stored parameters (weights, biases, batch norm): {results['stored_parameters']['trained']} trained, "
+             f"{results['stored_parameters']['retrained']} after tying and removing the pruned units from the layer "
+             "before each tied one (the 'units removed before' column; not across a Flatten).", ""]
     if results["emptied"]:
         lines += [f"Every row of {', '.join(results['emptied'])} was zeroed: the network is constant and was not "
                   "retrained; lower the strengths.", ""]

@@ -59,7 +59,7 @@ from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, Ch
                                       markdown_table, option)
 from minireg.optim import SGD, StepDecay
 from minireg.regularizers import L2, ProxGroupLasso, ProxGrOWL
-from minireg.training import LearningRateSchedule, Trainer
+from minireg.training import LearningRateSchedule, Trainer, learn_to_share
 
 REGULARIZERS = ("none", "weight-decay", "group-lasso", "group-lasso+l2", "growl", "growl+l2")
 LABELS = {"none": "none", "weight-decay": "weight decay", "group-lasso": "group-Lasso",
@@ -118,6 +118,8 @@ class GrowlRecipe(CheckedConfig):
     preference: float = option(0.7, "affinity propagation's preference (authors' code: 0.6-0.8)", minimum=-1.0,
                                maximum=1.0)
     damping: float = option(0.5, "affinity propagation's damping", minimum=0.5, maximum=1.0, include_maximum=False)
+    ap_max_iter: int = option(1000, "affinity propagation's iterations at most (the results say whether it "
+                                    "converged)", minimum=1)
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
 
     @staticmethod
@@ -203,16 +205,19 @@ def _accuracy(trainer, X, y) -> float:
 
 
 def train_tie_retrain(model, layers, regularizers, data, values, phases, tie: bool = True, seed=0) -> dict:
-    """The pipeline of GrOWL's Figure 1 on ``model``: train with ``regularizers``, cluster
-    and tie the rows of each of ``layers``, retrain; return what was measured.
+    """The pipeline of GrOWL's Figure 1 on ``model``, through
+    :func:`~minireg.training.learn_to_share`: train with ``regularizers``, cluster and tie
+    the rows of each of ``layers`` (and remove their pruned inputs from the layer before,
+    :func:`~minireg.compression.prune_previous`), retrain; return what was measured.
 
     ``data`` is ``{"train": (X, y), "val": ..., "test": ...}``; ``values`` the recipe
     (:func:`recipe`); ``phases`` a :class:`~minireg.experiments.base.Phases` (two phases:
-    ``train`` and ``retrain``). With ``tie=False`` the rows are neither pruned nor tied
-    (the baseline).
+    ``train`` and ``retrain``), through which both phases run, scheduled and
+    checkpointed. With ``tie=False`` the rows are neither pruned nor tied (the baseline).
 
     Returns ``{"trained": accuracies, "retrained": accuracies, "metrics": {sparsity,
-    parameter_sharing, compression_ratio}, "layers": {layer: {nonzero_rows, clusters,
+    parameter_sharing, compression_ratio}, "stored_parameters": {"trained", "retrained"},
+    "layers": {layer: {nonzero_rows, clusters, converged, ap_iterations, units_removed_before,
     similarity_map, sparsity, parameter_sharing}}, "emptied": [layers]}``, the accuracies
     as ``{"val": ., "test": .}``. "trained" is measured right after the last prox, whose
     shrinking batch norm's running statistics have not seen yet (the retraining adapts
@@ -221,46 +226,68 @@ def train_tie_retrain(model, layers, regularizers, data, values, phases, tie: bo
     """
     X, y = data["train"]
     loader = DataLoader(X, y, values["batch_size"], rng=np.random.default_rng(seed))
-    trainer = _trainer(model, values, regularizers)
-    phases.run("train", "initial training with the regularizer", trainer.fit, loader, epochs=values["epochs"],
-               total_steps=values["epochs"] * len(loader), callbacks=[_schedule(_phase(values, "train"))])
-    trained = {split: _accuracy(trainer, *data[split]) for split in ("val", "test")}
-    found = {layer: compress_layer(model, layer, values, tie) for layer in layers}
-    retrained = trained
-    emptied = [layer for layer, result in found.items() if not result["nonzero_rows"]]
-    if values["retrain_epochs"] and not emptied:     # a layer with no input left stays so: nothing to retrain
-        retrain = _phase(values, "retrain")
-        trainer = _trainer(model, retrain, [])
-        phases.run("retrain", "retraining the tied network (eq. 11)", trainer.fit, loader,
-                   epochs=values["retrain_epochs"], total_steps=values["retrain_epochs"] * len(loader),
-                   callbacks=[_schedule(retrain)])
-        retrained = {split: _accuracy(trainer, *data[split]) for split in ("val", "test")}
+    titles = {"train": "initial training with the regularizer", "retrain": "retraining the tied network (eq. 11)"}
+    measured, found = {}, {}
+
+    def run_phase(name, trainer, phase_loader, epochs):
+        phases.run(name, titles[name], trainer.fit, phase_loader, epochs=epochs,
+                   total_steps=epochs * len(phase_loader), callbacks=[_schedule(_phase(values, name))])
+        measured[name] = {split: _accuracy(trainer, *data[split]) for split in ("val", "test")}
+        if name == "train":
+            measured["stored"] = models.count_parameters(model)
+
+    def make_retrainer(tied_model):
+        emptied = [layer for layer, result in found.items() if not result["nonzero_rows"]]
+        # a layer with no input left stays so: nothing to retrain
+        return None if emptied else _trainer(tied_model, _phase(values, "retrain"), [])
+
+    def compress(tied_model, layer):
+        found[layer] = compress_layer(tied_model, layer, values, tie)
+        return found[layer]
+
+    learn_to_share(_trainer(model, values, regularizers), loader, values["epochs"], layers, make_retrainer,
+                   values["retrain_epochs"], run_phase=run_phase, tie=compress)
     for layer, result in found.items():
         result["sparsity"] = compression.sparsity(model, layers=[layer])
         result["parameter_sharing"] = compression.parameter_sharing(model, layers=[layer])
-    return {"trained": trained, "retrained": retrained, "metrics": network_metrics(model), "layers": found,
-            "emptied": emptied}
+    return {"trained": measured["train"], "retrained": measured.get("retrain", measured["train"]),
+            "metrics": network_metrics(model),
+            "stored_parameters": {"trained": measured["stored"], "retrained": models.count_parameters(model)},
+            "layers": found, "emptied": [layer for layer, result in found.items() if not result["nonzero_rows"]]}
 
 
 def compress_layer(model, layer, values, tie: bool) -> dict:
     """With ``tie``, prune the zero rows of ``layer``, cluster the others (eq. 10,
-    affinity propagation) and tie each cluster to its centroid (§3.4.2); without, leave
-    it as it is (each row its own cluster). Returns the nonzero rows, the number of
-    clusters and the eq. (10) similarity map of the nonzero rows sorted by cluster.
+    affinity propagation with ``values["ap_max_iter"]`` iterations at most) and tie each
+    cluster to its centroid (§3.4.2), then remove the pruned inputs from the layer before
+    where :func:`~minireg.compression.prune_previous` applies; without, leave it as it is
+    (each row its own cluster). Returns the nonzero rows, the number of clusters, whether
+    affinity propagation converged and in how many iterations, the units removed from
+    the layer before (None where that does not apply) and the eq. (10) similarity map of
+    the nonzero rows sorted by cluster.
 
     A regularizer so strong that it zeroed every row leaves nothing to cluster: the
     layer stays as it is (all zero) and the run says so (no rows, no clusters)."""
     weight = dict(model.named_modules())[layer].weight.data
+    found = {"nonzero_rows": [], "clusters": 0, "converged": None, "ap_iterations": None,
+             "units_removed_before": None, "similarity_map": []}
     if compression.nonzero_rows(weight).size == 0:
-        return {"nonzero_rows": [], "clusters": 0, "similarity_map": []}
+        return found
     similarity, rows = compression.row_similarity(weight)
     if tie:
-        labels = compression.tie_rows(model, layer, preference=values["preference"], damping=values["damping"]).labels
+        tying = compression.tie_and_prune(model, layer, preference=values["preference"], damping=values["damping"],
+                                          max_iter=values["ap_max_iter"])
+        labels = tying.labels
+        found.update(converged=bool(tying.affinity.converged), ap_iterations=int(tying.affinity.n_iter))
+        kept_units = getattr(compression.find_previous(model, layer)[0], "kept_units", None)
+        if kept_units is not None:
+            found["units_removed_before"] = int(np.count_nonzero(~kept_units))
     else:                                   # the baseline: every row its own cluster, in row order
         labels = np.arange(len(rows))
     order = np.argsort(labels, kind="stable")
-    return {"nonzero_rows": [int(r) for r in rows], "clusters": int(labels.max()) + 1 if labels.size else 0,
-            "similarity_map": block_average(similarity[np.ix_(order, order)], MAP_SIZE)}
+    found.update(nonzero_rows=[int(r) for r in rows], clusters=int(labels.max()) + 1 if labels.size else 0,
+                 similarity_map=block_average(similarity[np.ix_(order, order)], MAP_SIZE))
+    return found
 
 
 def network_metrics(model) -> dict:
@@ -327,7 +354,10 @@ def report_one(document: dict, folder) -> str:
         [["this run", 100 * m["sparsity"], m["parameter_sharing"], m["compression_ratio"],
           100 * results["retrained"]["val"], 100 * results["retrained"]["test"]],
          ["GrOWL Table 1", paper[0], paper[2], paper[4], None, paper[6]]]))
-    lines += ["", f"{len(results['nonzero_rows'])} nonzero rows of 784 in {results['clusters']} clusters; test "
+    converged = {True: "converged", False: "did not converge", None: "not run"}[results["converged"]]
+    lines += ["", f"{len(results['nonzero_rows'])} nonzero rows of 784 in {results['clusters']} clusters (affinity "
+                  f"propagation {converged}"
+                  + (f" in {results['ap_iterations']} iterations" if results["ap_iterations"] else "") + "); test "
                   f"accuracy {100 * results['trained']['test']:.2f} % before tying, "
                   f"{100 * results['retrained']['test']:.2f} % after retraining.", ""]
     if similarity_png(Path(folder) / "similarity.png", {LABELS[name]: results["similarity_map"]}):
@@ -480,6 +510,7 @@ def _summary(runs) -> dict:
         summary[f"{split}_accuracy"] = _mean_std([run["retrained"][split] for run in runs])
     summary["changed_indices"] = changed_indices([run["nonzero_rows"] for run in runs])
     summary["emptied_runs"] = sum(1 for run in runs if run["emptied"])
+    summary["ap_not_converged"] = sum(1 for run in runs if run["converged"] is False)
     return summary
 
 
@@ -566,6 +597,11 @@ def report_table(document: dict, folder) -> str:
         lines += ["", "Runs whose regularizer zeroed every row of the first layer (a constant network, counted in "
                       "the means above): " + ", ".join(f"{name} {count} of {seeds}" for name, count in emptied.items())
                   + ". Their strength is too large for this budget; --tune picks it on the validation split."]
+    unconverged = {LABELS[name]: rows[name]["summary"].get("ap_not_converged") for name in results["regularizers"]}
+    unconverged = {name: count for name, count in unconverged.items() if count}
+    lines += ["", "Affinity propagation (at most " + str(values["ap_max_iter"]) + " iterations) "
+              + ("converged in every tied run." if not unconverged else "did not converge in: " + ", ".join(
+                  f"{name} {count} of {seeds}" for name, count in unconverged.items()) + " (raise --ap-max-iter).")]
     lines += ["", "Paper: Zhang et al. (ICLR 2018), Table 1 (5 runs each). Sparsity = zero parameters / all "
                   "parameters, compression = all / unique, sharing = nonzero / unique (§4), counted over the "
                   "whole network by `minireg.compression`.", ""]
