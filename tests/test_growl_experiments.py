@@ -195,3 +195,10 @@ def test_growl_cifar_without_the_data_says_where_to_get_it(tmp_path, monkeypatch
     config = CifarConfig(data_root=str(tmp_path / "nothing"), quick=True, progress=False)
     with pytest.raises(FileNotFoundError, match="--data-root"):
         EXPERIMENTS["growl-cifar"].run(config, None)
+
+
+def test_similarity_maps_are_drawn_by_one_public_function(tmp_path):
+    from minireg.compression.plots import similarity_maps_png
+    maps = {"a": np.eye(4), "b": [[1.0, -1.0], [-1.0, 1.0]], "empty": []}
+    assert similarity_maps_png(tmp_path / "maps.png", maps)
+    assert (tmp_path / "maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from minireg import compression, losses, models
+from minireg.compression.plots import similarity_maps_png
 from minireg.datasets import DataLoader, load_mnist
 from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
                                       check_data_root, check_mnist_split, figure_png, format_number,
@@ -360,7 +361,7 @@ def report_one(document: dict, folder) -> str:
                   + (f" in {results['ap_iterations']} iterations" if results["ap_iterations"] else "") + "); test "
                   f"accuracy {100 * results['trained']['test']:.2f} % before tying, "
                   f"{100 * results['retrained']['test']:.2f} % after retraining.", ""]
-    if similarity_png(Path(folder) / "similarity.png", {LABELS[name]: results["similarity_map"]}):
+    if similarity_maps_png(Path(folder) / "similarity.png", {LABELS[name]: results["similarity_map"]}):
         lines += ["![similarity map](similarity.png)", ""]
     return "\n".join(lines)
 
@@ -536,15 +537,6 @@ def _paper_cell(mean, std) -> str:
     return f"{mean:g} ± {std:g}"
 
 
-def similarity_png(path, maps: dict) -> bool:
-    """Images of square similarity maps (``{title: nested lists}``) with one colour bar,
-    drawn as growl-synthetic draws its own; False without matplotlib."""
-    from minireg.experiments.growl_synthetic import _similarity_images
-
-    return _similarity_images(path, {label: {"label": label, "similarity_image": matrix or [[0.0]]}
-                                     for label, matrix in maps.items()})
-
-
 def _rows_png(path, rows: dict) -> bool:
     """Fig. 5: for each sparse regularizer, the nonzero rows (x: row index) of each run (y)."""
     sparse = {name: row for name, row in rows.items() if name not in ("none", "weight-decay")}
@@ -618,9 +610,9 @@ def report_table(document: dict, folder) -> str:
         lines += [markdown_table(["regularizer", "scale", "val accuracy %", "compression"], tuning), "",
                   f"Each row keeps the most compressed scale within {config['tolerance']} points of its best "
                   "validation accuracy.", ""]
-    plots = [similarity_png(folder / "correlation.png",
+    plots = [similarity_maps_png(folder / "correlation.png",
                             {"Fig. 4a: correlation of the pixels": results["correlation_map"]}),
-             similarity_png(folder / "similarity.png", {LABELS[name]: rows[name]["runs"][0]["similarity_map"]
+             similarity_maps_png(folder / "similarity.png", {LABELS[name]: rows[name]["runs"][0]["similarity_map"]
                                                         for name in results["regularizers"]}),
              _rows_png(folder / "nonzero_rows.png", rows)]
     lines += ["## Figures", ""]

@@ -33,12 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from minireg import io, losses, nn
+from minireg import losses, nn
 from minireg.compression import nonzero_rows, similarity_matrix
+from minireg.compression.plots import similarity_maps_png
 from minireg.datasets import DataLoader
 from minireg.datasets.synthetic import growl_synthetic
 from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, format_number, line_plot,
-                                      markdown_table, option, plotting_available)
+                                      markdown_table, option)
 from minireg.optim import SGD
 from minireg.regularizers import L2, ProxGroupLasso, ProxGrOWL, ProxOSCAR
 from minireg.training import Trainer
@@ -167,35 +168,6 @@ def _sorted_entries(S: np.ndarray, points: int = 200) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def _similarity_images(path, runs: dict) -> bool:
-    """One image per run of its eq. (10) similarity matrix, written atomically; False
-    when matplotlib is missing."""
-    if not plotting_available():
-        return False
-    import io as bytes_io
-
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    columns = min(3, len(runs))
-    rows = -(-len(runs) // columns)
-    figure, axes = pyplot.subplots(rows, columns, figsize=(3.4 * columns, 3.4 * rows), dpi=100, squeeze=False)
-    try:
-        for ax in axes.flat:
-            ax.axis("off")
-        for ax, result in zip(axes.flat, runs.values()):
-            image = ax.imshow(np.array(result["similarity_image"]), vmin=-1, vmax=1, cmap="RdBu_r")
-            ax.set_title(result["label"], fontsize="small")
-        figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.7, label="similarity, eq. (10)")
-        buffer = bytes_io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        pyplot.close(figure)
-    io.atomic_write_bytes(str(path), buffer.getvalue())
-    return True
-
-
 def report(document: dict, folder) -> str:
     """Markdown: the block-structure numbers per regularizer, the similarity images and the
     sorted similarity curves."""
@@ -222,7 +194,8 @@ def report(document: dict, folder) -> str:
     lines += ["", f"The most within-block tying: {best['label']} ({format_number(best['within'])}). The paper "
                   "(Fig. 3) finds that GrOWL with a properly chosen p ties more than OSCAR (p = n), and that "
                   "weight decay pushes rows together less clearly and prunes nothing.", ""]
-    plots = [_similarity_images(folder / "similarity.png", runs)]
+    plots = [similarity_maps_png(folder / "similarity.png",
+                                 {run["label"]: run["similarity_image"] for run in runs.values()})]
     if plots[-1]:
         lines += ["![eq. (10) similarity of the first layer's rows, in feature order](similarity.png)", ""]
     plots.append(line_plot(folder / "sorted_similarity.png",
