@@ -20,10 +20,17 @@
 
    One untimed epoch each, then ``--repeats`` timed epochs each, alternating; median and
    minimum. Target: minireg at most 1.15x numpy.
+3. **A retraining epoch of the tied network** (``--retrain-only`` runs this part alone).
+   The same network and data; the first layer's rows in 60 groups of near-equal rows,
+   40 % of them zero, tied by ``tie_rows``; then one epoch of ``Trainer.fit`` with the
+   eq. (11) centroid gradient scattered by ``cluster_sums`` (one sort, ``np.add.reduceat``)
+   against the same epoch with the scatter done by ``np.add.at`` (the implementation
+   before), alternating.
 
 Usage::
 
     python benchmarks/bench_growl.py [--repeats 5] [--threads 2] [--data-root PATH] [--skip-epoch]
+                                     [--retrain-only]
 """
 from __future__ import annotations
 
@@ -38,7 +45,8 @@ parser.add_argument("--threads", type=int, default=2, help="BLAS threads")
 parser.add_argument("--data-root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                         "..", "..", "shared", "data", "mnist"),
                     help="folder of the MNIST IDX files (default ../shared/data/mnist)")
-parser.add_argument("--skip-epoch", action="store_true", help="only the affinity-propagation benchmark")
+parser.add_argument("--skip-epoch", action="store_true", help="no epoch benchmarks: affinity propagation only")
+parser.add_argument("--retrain-only", action="store_true", help="only the retraining epoch of the tied network")
 args = parser.parse_args()
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
@@ -50,7 +58,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from minireg import losses, nn, optim  # noqa: E402
-from minireg.compression import affinity_propagation, row_similarity  # noqa: E402
+from minireg.compression import affinity_propagation, row_similarity, tie_rows, tying  # noqa: E402
 from minireg.datasets import DataLoader, load_mnist  # noqa: E402
 from minireg.regularizers import ProxGrOWL  # noqa: E402
 from minireg.regularizers.proximal import growl_weights, prox_growl  # noqa: E402
@@ -205,7 +213,56 @@ def bench_epoch():
     print_times(times, "numpy")
 
 
+# ---- 3. a retraining epoch of the tied network -----------------------------------------------
+
+CLUSTER_SUMS = tying.cluster_sums        # one sort + np.add.reduceat
+
+
+def cluster_sums_add_at(values, assignment, n_clusters):
+    """The scatter as it was before ``cluster_sums``: ``np.add.at``, one entry at a time."""
+    sums = np.zeros((n_clusters,) + values.shape[1:], dtype=values.dtype)
+    np.add.at(sums, assignment, values)
+    return sums
+
+
+def make_retrain_epoch(X, y, scatter):
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(784, 300, rng=1), nn.ReLU(), nn.Linear(300, 10, rng=2))
+    centres = rng.normal(scale=0.05, size=(60, 300))
+    weight = centres[rng.integers(0, 60, 784)] + 0.005 * rng.normal(size=(784, 300))
+    weight[rng.random(784) < 0.4] = 0.0
+    model.layers[0].weight.data[...] = weight
+    tie_rows(model, "layers.0", preference=0.6, damping=0.9)
+    trainer = Trainer(model, losses.cross_entropy, optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM))
+    loader = DataLoader(X, y, batch_size=BATCH, shuffle=True, rng=3)
+
+    def epoch():
+        tying.cluster_sums = scatter
+        trainer.fit(loader, epochs=trainer.epoch + 1)
+        return model.layers[0].centroids.data
+
+    return epoch, model.layers[0]
+
+
+def bench_retrain_epoch():
+    X, y = load_mnist("train", root=args.data_root, download=False, flatten=True)
+    fast, tied = make_retrain_epoch(X, y, CLUSTER_SUMS)
+    slow, _ = make_retrain_epoch(X, y, cluster_sums_add_at)
+    variants = {"reduceat": fast, "add.at": slow}
+    first = {name: epoch().copy() for name, epoch in variants.items()}
+    assert np.allclose(first["reduceat"], first["add.at"], atol=1e-5), "the two scatters computed something else"
+    times = timed(variants, args.repeats)
+    print(f"MNIST retraining epoch of the tied 784-300-10 ({tied.rows.size} kept rows in {tied.n_clusters} "
+          f"clusters), batch {BATCH}, SGD momentum {MOMENTUM}; {args.threads} BLAS threads; {args.repeats} timed "
+          f"epochs each; load average {os.getloadavg()[0]:.1f}")
+    print_times(times, "add.at")
+
+
 if __name__ == "__main__":
-    bench_affinity_propagation()
-    if not args.skip_epoch:
-        bench_epoch()
+    if args.retrain_only:
+        bench_retrain_epoch()
+    else:
+        bench_affinity_propagation()
+        if not args.skip_epoch:
+            bench_epoch()
+            bench_retrain_epoch()
