@@ -63,6 +63,8 @@ def test_learn_to_share_refuses_bad_arguments():
         learn_to_share(trainer, loader, 1, "layers.0", make_retrainer=None, retrain_epochs=1)
     with pytest.raises(ValueError, match="layers"):
         learn_to_share(trainer, loader, 1, [], make_retrainer=lambda m: None, retrain_epochs=1)
+    with pytest.raises(TypeError, match="run_phase"):
+        learn_to_share(trainer, loader, 1, "layers.0", make_retrainer=lambda m: None, retrain_epochs=1, run_phase=3)
 
 
 def test_a_tiny_growl_synthetic_run_reports_every_regularizer(tmp_path):
@@ -85,3 +87,38 @@ def test_growl_synthetic_refuses_bad_p_values():
         GrowlSyntheticConfig(p_values="0.5,2")
     with pytest.raises(ValueError, match="p_values"):
         GrowlSyntheticConfig(p_values="half")
+
+
+def test_learn_to_share_runs_its_phases_through_run_phase_and_prunes_upstream():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 5)).astype(np.float32), rng.integers(0, 3, 60)
+    model = nn.Sequential(nn.Linear(5, 6, rng=0), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3, rng=1))
+    model.layers[3].weight.data[[1, 4]] = 0.0              # rows a group Lasso would have zeroed
+    trainer = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=0.0))   # lr 0 keeps them zero
+    loader = DataLoader(X, y, 20, rng=0)
+    calls = []
+
+    def run_phase(name, phase_trainer, phase_loader, epochs):
+        calls.append((name, phase_trainer.step, epochs))
+        phase_trainer.fit(phase_loader, epochs=epochs)
+
+    def make_retrainer(tied):
+        return Trainer(tied, losses.cross_entropy, SGD(tied.parameters(), lr=0.01))
+
+    result = learn_to_share(trainer, loader, 2, "layers.3", make_retrainer, 1, preference=0.9, run_phase=run_phase)
+    assert calls == [("train", 0, 2), ("retrain", 0, 1)] and result.retrainer.step == 3
+    assert model.layers[0].weight.shape == (5, 4) and model.layers[1].num_features == 4   # units 1, 4 removed
+    model.eval()
+    assert model(X).shape == (60, 3)
+    with pytest.raises(ValueError, match="fit or run_phase"):
+        learn_to_share(trainer, loader, 1, "layers.0", make_retrainer, 1, fit={"eval_every": 1}, run_phase=run_phase)
+
+
+def test_learn_to_share_skips_the_retraining_when_make_retrainer_declines():
+    model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=1))
+    trainer = Trainer(model, losses.cross_entropy, SGD(model.parameters(), lr=0.1))
+    loader = DataLoader(np.ones((4, 4), np.float32), np.zeros(4, np.int64), 2, rng=0)
+    tied = []
+    result = learn_to_share(trainer, loader, 1, "layers.0", lambda m: None, 5,
+                            tie=lambda m, layer: tied.append(layer) or layer)
+    assert result.retrainer is None and result.tying == ["layers.0"] == tied and trainer.step == 2

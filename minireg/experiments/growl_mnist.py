@@ -118,7 +118,8 @@ class GrowlRecipe(CheckedConfig):
     weight_decay: float = option(1e-4, "α of the weight-decay rows and of the +ℓ2 rows (ours)", minimum=0.0)
     preference: float = option(0.7, "affinity propagation's preference (authors' code: 0.6-0.8)", minimum=-1.0,
                                maximum=1.0)
-    damping: float = option(0.5, "affinity propagation's damping", minimum=0.5, maximum=1.0, include_maximum=False)
+    damping: float = option(0.9, "affinity propagation's damping (at 0.5 it oscillates on GrOWL-trained rows and "
+                                  "does not converge)", minimum=0.5, maximum=1.0, include_maximum=False)
     ap_max_iter: int = option(1000, "affinity propagation's iterations at most (the results say whether it "
                                     "converged)", minimum=1)
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
