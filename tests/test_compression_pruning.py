@@ -36,6 +36,7 @@ def test_pruning_an_mlp_with_batch_norm_keeps_its_outputs_and_removes_the_units(
     before, stored_before = model(x).data, models.count_parameters(model)
     counts_before = count_parameters(model)
     producer = prune_previous(model, "layers.4")
+    assert find_previous(model, "layers.4")[0] is producer          # still found, now with 5 outputs
     np.testing.assert_allclose(model(x).data, before, rtol=1e-6, atol=1e-6)
     first, norm, tied = model.layers[0], model.layers[1], model.layers[4]
     assert producer is first and first.weight.shape == (6, 5) and first.bias.shape == (5,)

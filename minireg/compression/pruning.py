@@ -73,8 +73,8 @@ def find_previous(model: Module, layer: str):
     for before in reversed(layers[:index]):
         if type(before) in PRODUCERS:
             width = before.centroids.shape[1] if isinstance(before, _TiedRows) else before.weight.shape[1]
-            if width != tied.in_rows or any(norm.num_features != width for norm in norms):
-                return None, [], (f"the layer before {layer!r} has {width} outputs, not the {tied.in_rows} "
+            if width != tied.input_width or any(norm.num_features != width for norm in norms):
+                return None, [], (f"the layer before {layer!r} has {width} outputs, not the {tied.input_width} "
                                   "inputs it reads")
             return before, norms, ""
         if isinstance(before, BATCH_NORMS):
