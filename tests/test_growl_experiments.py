@@ -202,3 +202,13 @@ def test_similarity_maps_are_drawn_by_one_public_function(tmp_path):
     maps = {"a": np.eye(4), "b": [[1.0, -1.0], [-1.0, 1.0]], "empty": []}
     assert similarity_maps_png(tmp_path / "maps.png", maps)
     assert (tmp_path / "maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compress_layer_removes_the_pruned_channels_from_the_convolution_before():
+    from minireg.experiments.growl_mnist import compress_layer
+    model = models.lenet(width=0.5, rng=0)                       # conv 1 -> 10 channels -> conv 10 -> 25
+    model.layers[4].weight.data[[0, 3, 7]] = 0.0
+    found = compress_layer(model, "layers.4", {"preference": 0.8, "damping": 0.9, "ap_max_iter": 1000}, tie=True)
+    assert found["nonzero_rows"] == [1, 2, 4, 5, 6, 8, 9] and found["units_removed_before"] == 3
+    assert found["converged"] is True and model.layers[0].out_channels == 7 and model.layers[1].num_features == 7
+    assert model(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
