@@ -238,10 +238,11 @@ def train_tie_retrain(model, layers, regularizers, data, values, phases, tie: bo
         if name == "train":
             measured["stored"] = models.count_parameters(model)
 
-    def make_retrainer(tied_model):
-        emptied = [layer for layer, result in found.items() if not result["nonzero_rows"]]
-        # a layer with no input left stays so: nothing to retrain
-        return None if emptied else _trainer(tied_model, _phase(values, "retrain"), [])
+    def emptied():
+        return [layer for layer, result in found.items() if not result["nonzero_rows"]]
+
+    def make_retrainer(tied_model):        # a layer with no input left stays so: nothing to retrain
+        return None if emptied() else _trainer(tied_model, _phase(values, "retrain"), [])
 
     def compress(tied_model, layer):
         found[layer] = compress_layer(tied_model, layer, values, tie)
@@ -255,7 +256,7 @@ def train_tie_retrain(model, layers, regularizers, data, values, phases, tie: bo
     return {"trained": measured["train"], "retrained": measured.get("retrain", measured["train"]),
             "metrics": network_metrics(model),
             "stored_parameters": {"trained": measured["stored"], "retrained": models.count_parameters(model)},
-            "layers": found, "emptied": [layer for layer, result in found.items() if not result["nonzero_rows"]]}
+            "layers": found, "emptied": emptied()}
 
 
 def compress_layer(model, layer, values, tie: bool) -> dict:
@@ -590,7 +591,7 @@ def report_table(document: dict, folder) -> str:
         lines += ["", "Runs whose regularizer zeroed every row of the first layer (a constant network, counted in "
                       "the means above): " + ", ".join(f"{name} {count} of {seeds}" for name, count in emptied.items())
                   + ". Their strength is too large for this budget; --tune picks it on the validation split."]
-    unconverged = {LABELS[name]: rows[name]["summary"].get("ap_not_converged") for name in results["regularizers"]}
+    unconverged = {LABELS[name]: rows[name]["summary"]["ap_not_converged"] for name in results["regularizers"]}
     unconverged = {name: count for name, count in unconverged.items() if count}
     lines += ["", "Affinity propagation (at most " + str(values["ap_max_iter"]) + " iterations) "
               + ("converged in every tied run." if not unconverged else "did not converge in: " + ", ".join(
