@@ -83,6 +83,8 @@ class L2(Regularizer):
             self.points.append(Tensor(point.astype(p.dtype, copy=True)))
 
     def penalty(self, step):
+        """α Ω(θ) = α/2 Σ_l c_l ||w_l - w_l^(o)||² (eq. 7.2; the origin when no reference),
+        a scalar Tensor that autograd differentiates."""
         total = None
         for index, (_, w, c) in enumerate(self.selected):
             d = w if self.points is None else w - self.points[index]
@@ -117,6 +119,7 @@ class L1(Regularizer):
         self.params = params
 
     def penalty(self, step):
+        """α Ω(θ) = α Σ_l c_l ||w_l||₁ (eq. 7.9), a scalar Tensor that autograd differentiates."""
         total = None
         for _, w, c in self.selected:
             term = (self.alpha * c) * F.abs(w).sum()
