@@ -594,6 +594,8 @@ class AdversarialTraining(Regularizer):
         self.clip = _check_clip(clip)
 
     def penalty(self, step):
+        """(1 − α) [J(θ; x', y) − J(θ; x, y)], with x' the FGSM example of the step's batch as a
+        constant: added to the step's data loss J(θ; x, y), it gives the objective J̃ above."""
         if self.alpha == 1.0:
             return None
         gradient = grad(step.data_loss, [step.inputs], retain_graph=True)[0].data
