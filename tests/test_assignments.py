@@ -274,7 +274,7 @@ def test_bad_specs_are_refused_naming_the_file_and_key(tmp_path, change, message
 
 
 def test_an_unknown_assignment_names_the_ones_there_are():
-    with pytest.raises(spec.SpecError, match="no assignment 'nope'.*the assignments are: autograd, convolution"):
+    with pytest.raises(spec.SpecError, match="no assignment 'nope'.*the assignments are: adversarial, autograd, convolution"):
         spec.load(CHECKOUT, "nope")
 
 
