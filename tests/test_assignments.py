@@ -42,7 +42,24 @@ class Scale:
         self.k = k
 
     def __call__(self, x):
+        """k x."""
         return self.k * x
+
+    def __repr__(self):
+        return f"Scale({self.k})"
+
+
+def twice(f):
+    """The function x -> f(f(x))."""
+    def composed(x):
+        return f(f(x))
+    return composed
+
+
+def thrice(f):
+    def composed(x):
+        return f(f(f(x)))
+    return composed
 '''
 
 TOY_TWIN = '''"""The readable twin of toy/_ext/twin.pyx."""
@@ -192,11 +209,20 @@ def test_blanking_keeps_signature_docstring_and_windows_line_endings():
     ("nothing", "no function or class 'nothing' (target nothing); the names there are: square, cube"),
     ("Scale.nothing", "no function or class 'nothing' in Scale"),
     ("Scale", "Scale is a class, not a function"),
-    ("undocumented", "undocumented has no docstring"),
+    ("undocumented", "undocumented has no docstring, and a function needs its own"),
+    ("Scale.__repr__", "Scale.__repr__ has no docstring, and a method needs its own (the class docstring "
+                       "describes the class, not what the method computes)"),
+    ("thrice.composed", "thrice.composed has no docstring, and neither has the function thrice that defines it"),
 ])
 def test_targets_that_do_not_exist_or_have_no_docstring_are_refused(qualname, message):
     with pytest.raises(blank.TargetError, match=message.replace("(", r"\(").replace(")", r"\)")):
         blank.find_body(TOY_OPS, qualname, "toy/ops.py")
+
+
+def test_a_nested_function_is_documented_by_the_function_that_defines_it():
+    blanked = blank.blank(TOY_OPS, [("twice.composed", "4")])
+    assert blanked == TOY_OPS.replace("        return f(f(x))\n",
+                                      '        raise NotImplementedError("Task 4: implement twice.composed")\n')
 
 
 def test_overlapping_targets_and_a_body_on_the_def_line_are_refused():
@@ -248,7 +274,7 @@ def test_bad_specs_are_refused_naming_the_file_and_key(tmp_path, change, message
 
 
 def test_an_unknown_assignment_names_the_ones_there_are():
-    with pytest.raises(spec.SpecError, match="no assignment 'nope'.*the assignments are: autograd, convolution"):
+    with pytest.raises(spec.SpecError, match="no assignment 'nope'.*the assignments are: adversarial, autograd, convolution"):
         spec.load(CHECKOUT, "nope")
 
 

@@ -51,14 +51,17 @@ class ParameterCounts:
 
     @property
     def sparsity(self) -> float:
+        """GrOWL §4: (# zero params) / (# total params)."""
         return self.zero / self.total
 
     @property
     def compression_ratio(self) -> float:
+        """GrOWL §4: (# total params) / (# unique params); infinite when nothing is stored."""
         return self.total / self.unique if self.unique else float("inf")
 
     @property
     def parameter_sharing(self) -> float:
+        """GrOWL §4: (# nonzero params) / (# unique params); 1 when nothing is stored."""
         return self.nonzero / self.unique if self.unique else 1.0
 
     def __add__(self, other: "ParameterCounts") -> "ParameterCounts":

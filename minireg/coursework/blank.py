@@ -7,11 +7,11 @@ docstring to the end of its last statement; those lines, and only those, are rep
 The signature, the decorators, the docstring and every other line of the file stay byte
 for byte, line endings included.
 
-A target must be documented, since its docstring is what tells the student what to
-implement: by a docstring of its own or, for a nested function (an op's ``backward``)
-or a method (``SGD._update``), by the docstring of the function or class around it,
-which states the operation or the update (minireg documents a class's equations in the
-class docstring).
+A target must have a docstring of its own, since its docstring is what tells the
+student what to implement, with one exception: a function nested in a function (an
+op's ``backward`` closure) is documented by the function that defines it, whose
+docstring states the operation. A method (``SGD._update``) needs its own: the class
+docstring describes the class, not what the method must compute.
 """
 from __future__ import annotations
 
@@ -61,12 +61,8 @@ def find_body(source: str, qualname: str, where: str = "<module>") -> BodyLines:
         raise TargetError(f"{where}: {qualname} is a class, not a function; name one of its methods "
                           f"({qualname}.NAME)")
     docstring = ast.get_docstring(node, clean=False) is not None
-    enclosing = parents[-1]
-    if not docstring and not (isinstance(enclosing, (*_FUNCTIONS, ast.ClassDef))
-                              and ast.get_docstring(enclosing) is not None):
-        raise TargetError(f"{where}: {qualname} has no docstring, and no function or class around it has one; "
-                          "a target keeps its docstring to tell the student what to implement, so write one "
-                          "first")
+    if not docstring:
+        _check_documented_by_enclosing(parents[-1], qualname, where)
     statements = node.body[1:] if docstring else node.body
     if not statements:
         raise TargetError(f"{where}: {qualname} has nothing but its docstring: there is no body to blank")
@@ -102,6 +98,22 @@ def blank(source: str, targets, where: str = "<module>") -> str:
     for _, name, task in spans:                 # bottom up, so line numbers above stay valid
         source = replace_body(source, name, not_implemented(task, name), where)
     return source
+
+
+def _check_documented_by_enclosing(enclosing, qualname: str, where: str) -> None:
+    """Accept a target without a docstring only when it is nested in a documented function."""
+    if isinstance(enclosing, _FUNCTIONS):
+        if ast.get_docstring(enclosing) is not None:
+            return
+        reason = f"and neither has the function {enclosing.name} that defines it"
+    elif isinstance(enclosing, ast.ClassDef):
+        reason = ("and a method needs its own (the class docstring describes the class, not what the "
+                  "method computes)")
+    else:
+        reason = "and a function needs its own"
+    raise TargetError(f"{where}: {qualname} has no docstring, {reason}; a target keeps its docstring to tell "
+                      "the student what to implement: write one (a line or two: what it computes, with the "
+                      "equation) first")
 
 
 def _child_named(node, name):

@@ -89,6 +89,8 @@ class Dropout(StochasticLayer):
         self.keep = check_keep(keep, "Dropout(keep=...)")
 
     def forward(self, x):
+        """``x * m / keep`` with a fresh mask ``m`` (each entry kept with probability
+        ``keep``) in training; ``x`` itself in evaluation or when ``keep == 1``."""
         x = F.as_tensor(x)
         if not self.training or self.keep == 1.0:
             return x

@@ -303,6 +303,8 @@ class SGD(Optimizer):
         return {"velocity": np.zeros_like(param)}
 
     def _update(self, index, param, grad):
+        """Update ``param`` in place from ``grad``: θ ← θ - εg without momentum (Algorithm
+        8.1), else v ← μv + g and θ ← θ - εv, or θ ← θ - ε(g + μv) with Nesterov (8.2, 8.3)."""
         lr = self.lr
         if self.momentum == 0.0:
             param -= lr * grad
@@ -375,6 +377,8 @@ class Adam(Optimizer):
                 "step": 0}
 
     def _update(self, index, param, grad):
+        """Update ``param`` in place from ``grad`` by Algorithm 8.7: advance this parameter's
+        step t and the moments m, v, then θ ← θ - ε m̂ / (√v̂ + δ) with the bias-corrected m̂, v̂."""
         state = self.state[index]
         state["step"] += 1
         t = state["step"]

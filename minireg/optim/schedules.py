@@ -186,6 +186,7 @@ class ExponentialDecay:
         self.staircase = staircase
 
     def __call__(self, step):
+        """The learning rate at step t: ε₀ γ^(t/T), or ε₀ γ^⌊t/T⌋ with ``staircase``."""
         t = _check_step(step)
         exponent = t / self.decay_steps
         if self.staircase:

@@ -105,6 +105,8 @@ class NormBall(Regularizer):
                 raise ValueError(f"NormBall: the coefficient of {name!r} must be > 0 (a radius), got {c}")
 
     def after_step(self, step):
+        """Project each parameter in place onto the ball of radius c_l times ``radius``:
+        w ← w min(1, c / ||w||₂) (Deep Learning 7.3, published 7.2)."""
         for _, w, c in self.selected:
             _shrink_to(w.data, np.linalg.norm(w.data.ravel()), self.radius * c)
             w._bump_version()

@@ -229,6 +229,8 @@ class LabelSmoothing(DataTransform):
         self.n_classes = _check_classes(n_classes, "LabelSmoothing")
 
     def transform(self, x, y, rng=None):
+        """``x`` unchanged and the smoothed targets q̃ = (1 − α) q + α/(K−1) (1 − q), rows of
+        probabilities in ``x``'s float dtype (float32 for integer inputs)."""
         _check_batch(x, y, "LabelSmoothing")
         dtype = x.dtype if isinstance(x, np.ndarray) and x.dtype.kind == "f" else np.dtype(np.float32)
         q = soft_targets(y, self.n_classes, dtype, "LabelSmoothing")
@@ -271,6 +273,8 @@ class Mixup(DataTransform):
         self.n_classes = _check_classes(n_classes, "Mixup")
 
     def transform(self, x, y, rng):
+        """The mixed batch (x̃, q̃): one λ ~ Beta(a, a) and one permutation π from ``rng``,
+        the same λ for the inputs and the targets."""
         _check_inputs(x, "Mixup")
         _check_batch(x, y, "Mixup")
         q = soft_targets(y, self.n_classes, x.dtype, "Mixup")
@@ -453,6 +457,8 @@ class CutMix(DataTransform):
         return top, left, bottom - top, right - left
 
     def transform(self, x, y, rng):
+        """The mixed batch (x̃, q̃): a permutation π, λ ~ Beta(a, a) and its :meth:`box` from
+        ``rng``; the targets weighted by λ' = 1 − area(box)/(HW), the clipped box's true area."""
         images, shape = as_images(x, self.image_shape, "CutMix")
         _check_batch(x, y, "CutMix")
         q = soft_targets(y, self.n_classes, x.dtype, "CutMix")

@@ -83,6 +83,8 @@ class L2(Regularizer):
             self.points.append(Tensor(point.astype(p.dtype, copy=True)))
 
     def penalty(self, step):
+        """α Ω(θ) = α/2 Σ_l c_l ||w_l - w_l^(o)||² (eq. 7.2; the origin when no reference),
+        a scalar Tensor that autograd differentiates."""
         total = None
         for index, (_, w, c) in enumerate(self.selected):
             d = w if self.points is None else w - self.points[index]
@@ -117,6 +119,7 @@ class L1(Regularizer):
         self.params = params
 
     def penalty(self, step):
+        """α Ω(θ) = α Σ_l c_l ||w_l||₁ (eq. 7.9), a scalar Tensor that autograd differentiates."""
         total = None
         for _, w, c in self.selected:
             term = (self.alpha * c) * F.abs(w).sum()
@@ -591,6 +594,8 @@ class AdversarialTraining(Regularizer):
         self.clip = _check_clip(clip)
 
     def penalty(self, step):
+        """(1 − α) [J(θ; x', y) − J(θ; x, y)], with x' the FGSM example of the step's batch as a
+        constant: added to the step's data loss J(θ; x, y), it gives the objective J̃ above."""
         if self.alpha == 1.0:
             return None
         gradient = grad(step.data_loss, [step.inputs], retain_graph=True)[0].data

@@ -247,6 +247,8 @@ class EarlyStopping(Callback):
         self.stop_step = None
 
     def on_evaluate(self, trainer, logs):
+        """One pass of Algorithm 7.1's loop after "train for n steps": compare v' (the
+        monitored value in ``logs``) with v, update θ*, i*, v and j, and stop when j reaches p."""
         if self.monitor not in logs:
             raise KeyError(f"EarlyStopping(monitor={self.monitor!r}): the evaluation produced "
                            f"{sorted(logs)}; choose one of those")
