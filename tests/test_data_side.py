@@ -333,13 +333,13 @@ def test_randaugment_geometric_operations_against_scipy():
 def test_randaugment_draws_n_operations_uniformly(monkeypatch):
     applied = []
 
-    def record(images, names, magnitude, signs):
-        assert len(names) == len(images) == len(signs) == 1300
-        applied.extend(names)
+    def record(images, codes, magnitude, signs):
+        assert len(codes) == len(images) == len(signs) == 1300
+        applied.extend(data.OPERATIONS[code] for code in codes)
         assert magnitude == 4.0 and set(np.unique(signs)) <= {-1.0, 1.0}
         return images
 
-    monkeypatch.setattr(data, "apply_operations", record)
+    monkeypatch.setattr(data, "_apply_codes", record)
     RandAugment(n=3, m=4.0).transform(random_images(n=1300, height=4, width=4), None, np.random.default_rng(0))
     counts = np.array([applied.count(name) for name in data.OPERATIONS])
     # 3 operations for each of the 1,300 images, each of the 13 drawn about 3 · 1300 / 13 = 300 times

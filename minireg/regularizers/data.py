@@ -542,19 +542,32 @@ def apply_operations(images, names, magnitude, signs):
 
     The images with a geometric operation are warped together, in one
     :func:`minireg.images.warp_affine` call (each with its own map: a rotation, a shear
-    or a translation); those with a pixel operation go through it by groups.
+    or a translation); those with a pixel operation go through it by groups. (The
+    operations are handled by their index in :data:`OPERATIONS`: comparing small
+    integers is much cheaper than comparing strings, for every image and every name.)
     """
     names = np.asarray(names)
-    signs = np.asarray(signs, dtype=np.float64)
+    codes = np.full(names.shape, -1)
+    for code, name in enumerate(OPERATIONS):
+        codes[names == name] = code
+    if np.any(codes < 0):
+        unknown = names[codes < 0][0]
+        raise ValueError(f"unknown RandAugment operation {unknown!r}; the operations are {', '.join(OPERATIONS)}")
+    return _apply_codes(images, codes, magnitude, np.asarray(signs, dtype=np.float64))
+
+
+def _apply_codes(images, codes, magnitude, signs):
+    """:func:`apply_operations` with the operations given by their index in :data:`OPERATIONS`."""
     v = magnitude / MAX_MAGNITUDE
+    present = np.bincount(codes, minlength=len(OPERATIONS))
     out = images.copy()
-    moved = np.flatnonzero(np.isin(names, GEOMETRIC))
+    moved = np.flatnonzero(_IS_GEOMETRIC[codes])
     if moved.size:
-        which, step = names[moved], v * signs[moved]
+        which, step = codes[moved], v * signs[moved]
         height, width = images.shape[2:]
 
         def amount(name, scale):
-            return np.where(which == name, scale * step, 0.0)
+            return np.where(which == OPERATIONS.index(name), scale * step, 0.0)
 
         A, b = im.affine_matrices(
             (height, width), rotation=amount("rotate", MAX_ROTATION),
@@ -562,10 +575,9 @@ def apply_operations(images, names, magnitude, signs):
             translation=(amount("translate_y", MAX_TRANSLATION * height),
                          amount("translate_x", MAX_TRANSLATION * width)))
         out[moved] = im.warp_affine(images[moved], A, b)
-    for name in np.unique(names):
-        if name not in GEOMETRIC and name != "identity":
-            chosen = np.flatnonzero(names == name)
-            out[chosen] = _pixel_operation(str(name), images[chosen], v, signs[chosen])
+    for code in _PIXEL_CODES[present[_PIXEL_CODES] > 0]:
+        chosen = np.flatnonzero(codes == code)
+        out[chosen] = _pixel_operation(OPERATIONS[code], images[chosen], v, signs[chosen])
     return out
 
 
@@ -573,6 +585,8 @@ GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
 OPERATIONS = ("identity", "autocontrast", "equalize", "rotate", "solarize", "posterize", "contrast",
               "brightness", "sharpness", "shear_x", "shear_y", "translate_x", "translate_y")
 """RandAugment's operations for grayscale digits: the paper's fourteen less Color."""
+_IS_GEOMETRIC = np.isin(OPERATIONS, GEOMETRIC)
+_PIXEL_CODES = np.flatnonzero(~_IS_GEOMETRIC)[1:]     # the pixel operations, the identity (code 0) left out
 
 
 class RandAugment(DataTransform):
@@ -609,11 +623,11 @@ class RandAugment(DataTransform):
         if images.size and (images.min() < 0 or images.max() > 1):
             raise ValueError(f"RandAugment: the inputs must be intensities in [0, 1], got values from "
                              f"{images.min()} to {images.max()}")
-        chosen = np.asarray(OPERATIONS)[rng.integers(0, len(OPERATIONS), (self.n, len(images)))]
+        chosen = rng.integers(0, len(OPERATIONS), (self.n, len(images)))
         signs = np.where(rng.random((self.n, len(images))) < 0.5, -1.0, 1.0)
         out = images
         for k in range(self.n):
-            out = apply_operations(out, chosen[k], self.m, signs[k])
+            out = _apply_codes(out, chosen[k], self.m, signs[k])
         return out.reshape(shape) if self.n else x.copy(), y
 
     def __repr__(self):
