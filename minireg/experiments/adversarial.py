@@ -40,8 +40,8 @@ from scipy.special import softmax
 
 from minireg import io, losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
-                                      check_data_root, format_number, line_plot, markdown_table, option,
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases,
+                                      format_number, line_plot, markdown_table, option,
                                       plotting_available)
 from minireg.optim import SGD
 from minireg.regularizers import AdversarialTraining
@@ -61,7 +61,7 @@ TITLES = {"plain": "plain training", "adversarial": "adversarial training"}
 
 
 @dataclass
-class AdversarialConfig(CheckedConfig):
+class AdversarialConfig(MnistConfig):
     """The options of ``minireg run adversarial``."""
 
     seed: int = option(0, "seed of every random choice (subset, initial weights, batch order)", minimum=0)
@@ -80,10 +80,6 @@ class AdversarialConfig(CheckedConfig):
     epsilon_max: float = option(0.3, "the largest ε of the attack curve", minimum=0.0, include_minimum=False)
     epsilon_points: int = option(13, "points of the attack curve, from 0 to --epsilon-max", minimum=2)
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
-
-    @staticmethod
-    def check_together(values, label):
-        check_data_root(values, label)
 
 
 def _sizes(config):

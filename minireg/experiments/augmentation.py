@@ -31,8 +31,8 @@ import numpy as np
 
 from minireg import io, losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
-                                      check_data_root, format_number, markdown_table, option, plotting_available)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases,
+                                      format_number, markdown_table, option, plotting_available)
 from minireg.optim import SGD
 from minireg.regularizers.data import (CutMix, Cutout, LabelSmoothing, Mixup, RandAugment, RandomAffine,
                                        RandomErasing)
@@ -43,7 +43,7 @@ IMAGE_SHAPE = (1, 28, 28)
 
 
 @dataclass
-class AugmentationConfig(CheckedConfig):
+class AugmentationConfig(MnistConfig):
     """The options of ``minireg run augmentation``."""
 
     seed: int = option(0, "seed of every random choice (subset, initialization, batch order, transforms)",
@@ -72,10 +72,6 @@ class AugmentationConfig(CheckedConfig):
     randaugment_n: int = option(2, "RandAugment: operations per image N", minimum=0)
     randaugment_m: float = option(5.0, "RandAugment: magnitude M on the scale 0-10", minimum=0.0, maximum=10.0)
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
-
-    @staticmethod
-    def check_together(values, label):
-        check_data_root(values, label)
 
 
 def _sizes(config):

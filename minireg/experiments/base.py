@@ -202,6 +202,15 @@ class CheckedConfig:
             setattr(self, name, value)
 
 
+
+class MnistConfig(CheckedConfig):
+    """A config with a ``data_root`` option for the MNIST files: when given, it must be a
+    folder (:func:`check_data_root`)."""
+
+    @staticmethod
+    def check_together(values, label):
+        check_data_root(values, label)
+
 # --------------------------------------------------------------------------------------
 # Writing a run
 # --------------------------------------------------------------------------------------

@@ -42,14 +42,14 @@ from pathlib import Path
 import numpy as np
 
 from minireg.datasets import load_mnist
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, check_data_root,
-                                      format_number, line_plot, markdown_table, option)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, format_number, line_plot,
+                                      markdown_table, option)
 
 CLASSES = 10
 
 
 @dataclass
-class DoubleDescentConfig(CheckedConfig):
+class DoubleDescentConfig(MnistConfig):
     """The options of ``minireg run double-descent``."""
 
     seed: int = option(0, "seed of the training and test subsets and of the random features", minimum=0)
@@ -71,10 +71,6 @@ class DoubleDescentConfig(CheckedConfig):
     workers: int = option(1, "local processes that fit the points (the sweep machinery's LocalProcesses)",
                           minimum=1, maximum=64)
     progress: bool = option(True, "write a line per point on stderr")
-
-    @staticmethod
-    def check_together(values, label):
-        check_data_root(values, label)
 
 
 def _sizes(config) -> tuple:

@@ -36,8 +36,8 @@ from scipy.special import log_softmax
 
 from minireg import losses, nn, threads
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
-                                      RunProgress, check_data_root, format_number, line_plot, markdown_table, option)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases,
+                                      RunProgress, format_number, line_plot, markdown_table, option)
 from minireg.optim import SGD
 from minireg.tensor import Tensor, no_grad
 from minireg.training import Trainer
@@ -47,7 +47,7 @@ from minireg.training.ensembles import (Ensemble, bootstrap_indices, ensemble_er
 
 
 @dataclass
-class EnsemblesConfig(CheckedConfig):
+class EnsemblesConfig(MnistConfig):
     """The options of ``minireg run ensembles``."""
 
     seed: int = option(0, "seed of every random choice (subset, resamples, initializations, batch orders, masks)",
@@ -70,10 +70,6 @@ class EnsemblesConfig(CheckedConfig):
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
     workers: int = option(1, "training runs at once, on local worker processes (the sweep machinery's); the "
                              "results are the same for any count; give --threads cores/workers", minimum=1)
-
-    @staticmethod
-    def check_together(values, label):
-        check_data_root(values, label)
 
 
 def _sizes(config):

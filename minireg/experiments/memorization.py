@@ -45,8 +45,8 @@ from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
 from minireg.datasets.randomization import (gaussian_inputs, pixel_permutation, random_labels, random_pixels,
                                             shuffled_pixels)
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
-                                      check_data_root, format_number, line_plot, markdown_table, option)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases,
+                                      format_number, line_plot, markdown_table, option)
 from minireg.optim import SGD
 from minireg.regularizers import L2
 from minireg.training import StopAtTarget, Trainer
@@ -56,7 +56,7 @@ REGULARIZATIONS = ("none", "weight-decay", "dropout")
 
 
 @dataclass
-class MemorizationConfig(CheckedConfig):
+class MemorizationConfig(MnistConfig):
     """The options of ``minireg run memorization``."""
 
     seed: int = option(0, "seed of the subset, the randomizations, the initial weights and the batch orders",
@@ -80,10 +80,6 @@ class MemorizationConfig(CheckedConfig):
     keep_hidden: float = option(0.5, "dropout's probability of keeping a hidden unit (dropout runs)",
                                 minimum=0.0, maximum=1.0, include_minimum=False)
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
-
-    @staticmethod
-    def check_together(values, label):
-        check_data_root(values, label)
 
 
 def _sizes(config) -> tuple:

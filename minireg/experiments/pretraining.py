@@ -30,8 +30,8 @@ from scipy.special import expit
 
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, CheckedConfig, Phases,
-                                      check_data_root, figure_png, format_number, markdown_table, option)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases,
+                                      figure_png, format_number, markdown_table, option)
 from minireg.optim import SGD, Adam
 from minireg.training import Trainer
 from minireg.training.pretraining import Autoencoder, with_new_head
@@ -40,7 +40,7 @@ STARTS = ("scratch", "frozen", "fine-tuned")
 
 
 @dataclass
-class PretrainingConfig(CheckedConfig):
+class PretrainingConfig(MnistConfig):
     """The options of ``minireg run pretraining``."""
 
     seed: int = option(0, "seed of the subsets, the initial weights and the batch orders", minimum=0)
@@ -63,10 +63,6 @@ class PretrainingConfig(CheckedConfig):
     momentum: float = option(0.9, "SGD momentum", minimum=0.0, maximum=1.0, include_maximum=False)
     batch_size: int = option(20, "minibatch size of the few-label runs (100 for pretraining)", minimum=1)
     progress: bool = option(True, "show a progress bar (plain lines when stderr is not a terminal)")
-
-    @staticmethod
-    def check_together(values, label):
-        check_data_root(values, label)
 
 
 def _sizes(config) -> tuple:
