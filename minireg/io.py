@@ -185,6 +185,30 @@ def atomic_write_bytes(path, data) -> None:
         file.write(data)
 
 
+@contextlib.contextmanager
+def png_figure(path, *args, **kwargs):
+    """A matplotlib figure that becomes a PNG file at ``path``, written atomically.
+
+    ``with png_figure(path, rows, columns, figsize=...) as (figure, axes):`` makes the
+    figure with ``pyplot.subplots(*args, **kwargs)`` (the Agg backend, no screen); when
+    the block ends without an error the figure is saved, and it is closed in any case.
+    matplotlib must be installed (``pip install "minireg[plot]"``)."""
+    import io as bytes_io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(*args, **kwargs)
+    try:
+        yield figure, axes
+        buffer = bytes_io.BytesIO()
+        figure.savefig(buffer, format="png")
+    finally:
+        pyplot.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write the string ``text`` to ``path`` atomically, encoded as UTF-8."""
     if not isinstance(text, str):

@@ -348,3 +348,19 @@ def test_loading_float64_values_keeps_a_float32_model_float32():
     assert all(p.dtype == np.float32 for p in model.parameters())
     assert model.layers[1].running_mean.dtype == np.float32
     np.testing.assert_allclose(model.layers[1].running_mean, 1.0)
+
+
+def test_png_figure_writes_a_png_and_nothing_when_the_drawing_fails(tmp_path):
+    from matplotlib import pyplot
+
+    path = tmp_path / "plot.png"
+    with io.png_figure(path, figsize=(2, 2), dpi=50) as (figure, axes):
+        axes.plot([0, 1], [1, 0])
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    open_before = len(pyplot.get_fignums())
+    failed = tmp_path / "failed.png"
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        with io.png_figure(failed) as (figure, axes):
+            raise RuntimeError("drawing failed")
+    assert not failed.exists() and len(pyplot.get_fignums()) == open_before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]       # no temporary left behind

@@ -5,9 +5,6 @@ without it.
 """
 from __future__ import annotations
 
-import io as bytes_io
-import os
-
 import numpy as np
 
 from minireg import io
@@ -19,16 +16,13 @@ def similarity_maps_png(path, maps: dict) -> bool:
     one colour bar, three to a row; written atomically into ``path``. An empty matrix is
     drawn as a single 0. Returns False when matplotlib is missing."""
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401 (only whether it is installed)
     except ImportError:
         return False
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     columns = min(3, len(maps))
     rows = -(-len(maps) // columns)
-    figure, axes = pyplot.subplots(rows, columns, figsize=(3.4 * columns, 3.4 * rows), dpi=100, squeeze=False)
-    try:
+    with io.png_figure(path, rows, columns, figsize=(3.4 * columns, 3.4 * rows), dpi=100,
+                       squeeze=False) as (figure, axes):
         for ax in axes.flat:
             ax.axis("off")
         for ax, (title, matrix) in zip(axes.flat, maps.items()):
@@ -36,9 +30,4 @@ def similarity_maps_png(path, maps: dict) -> bool:
             image = ax.imshow(matrix if matrix.size else np.zeros((1, 1)), vmin=-1, vmax=1, cmap="RdBu_r")
             ax.set_title(title, fontsize="small")
         figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.7, label="similarity, eq. (10)")
-        buffer = bytes_io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        pyplot.close(figure)
-    io.atomic_write_bytes(os.fspath(path), buffer.getvalue())
     return True

@@ -212,14 +212,8 @@ def fgsm_figure_png(path, example, epsilon) -> bool:
     False (and nothing written) when matplotlib is missing."""
     if not plotting_available():
         return False
-    import io as bytes_io
-
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, rows = pyplot.subplots(len(MODELS), 3, figsize=(8, 2.9 * len(MODELS)), dpi=110, squeeze=False)
-    try:
+    with io.png_figure(path, len(MODELS), 3, figsize=(8, 2.9 * len(MODELS)), dpi=110,
+                       squeeze=False) as (figure, rows):
         for axes, name in zip(rows, MODELS):
             shown = example[name]
             draw_fgsm_row(axes, example["image"], shown["sign"], shown["adversarial"],
@@ -227,11 +221,6 @@ def fgsm_figure_png(path, example, epsilon) -> bool:
                           (shown["adversarial_class"], shown["adversarial_confidence"]), epsilon)
             axes[0].set_ylabel(TITLES[name], fontsize="small")
         figure.tight_layout()
-        buffer = bytes_io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        pyplot.close(figure)
-    io.atomic_write_bytes(str(path), buffer.getvalue())
     return True
 
 

@@ -22,8 +22,6 @@ one thread); the default: 3,000 training images, 15 epochs, the 10,000 test imag
 """
 from __future__ import annotations
 
-import io as _bytes_io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,14 +183,9 @@ def image_grid(path, grid, title: str, captions=None) -> bool:
     under each (a list of lists of str); False (nothing written) without matplotlib."""
     if not plotting_available():
         return False
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     rows, columns, height, width = grid.shape
     gap = 12 if captions is not None else 2            # room for the captions
-    figure, axes = pyplot.subplots(figsize=(1.0 * columns, 1.05 * rows + 0.4), dpi=100)
-    try:
+    with io.png_figure(path, figsize=(1.0 * columns, 1.05 * rows + 0.4), dpi=100) as (figure, axes):
         axes.imshow(mosaic(grid, gap), cmap="gray", vmin=0, vmax=1)
         axes.set_axis_off()
         for r in range(rows if captions is not None else 0):
@@ -201,11 +194,6 @@ def image_grid(path, grid, title: str, captions=None) -> bool:
                           ha="center", va="top", fontsize=6.5)
         axes.set_title(title, fontsize=9)
         figure.tight_layout()
-        buffer = _bytes_io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        pyplot.close(figure)
-    io.atomic_write_bytes(os.fspath(path), buffer.getvalue())
     return True
 
 

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io as _bytes_io
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -677,12 +675,7 @@ def figure_png(path, title: str, xlabel: str, ylabel: str, draw) -> bool:
     atomically into ``path``; False (and nothing written) when matplotlib is missing."""
     if not plotting_available():
         return False
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(7.5, 4.6), dpi=110)
-    try:
+    with io.png_figure(path, figsize=(7.5, 4.6), dpi=110) as (figure, axes):
         draw(axes)
         axes.set_title(title)
         axes.set_xlabel(xlabel)
@@ -690,11 +683,6 @@ def figure_png(path, title: str, xlabel: str, ylabel: str, draw) -> bool:
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
         figure.tight_layout()
-        buffer = _bytes_io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        pyplot.close(figure)
-    io.atomic_write_bytes(os.fspath(path), buffer.getvalue())
     return True
 
 

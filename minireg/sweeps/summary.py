@@ -168,10 +168,6 @@ def _csv(summary: dict) -> str:
 
 def _plot(path: Path, summary: dict, name: str, option: str) -> None:
     """``name`` against ``option``: one line per combination of the other swept options."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     xs = summary["grid"][option]
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
     positions = xs if numeric else list(range(len(xs)))
@@ -179,8 +175,7 @@ def _plot(path: Path, summary: dict, name: str, option: str) -> None:
     for entry in summary["points"]:
         others = {key: value for key, value in entry["values"].items() if key != option}
         lines.setdefault(_point_label(others) if others else name, {})[entry["values"][option]] = entry["metrics"][name]
-    figure, axes = pyplot.subplots(figsize=(6, 3.8), dpi=100)
-    try:
+    with io.png_figure(path, figsize=(6, 3.8), dpi=100) as (figure, axes):
         for label, by_x in lines.items():
             drawn = [(position, by_x[x]) for position, x in zip(positions, xs)
                      if x in by_x and by_x[x]["mean"] is not None]
@@ -197,11 +192,6 @@ def _plot(path: Path, summary: dict, name: str, option: str) -> None:
         if len(lines) > 1:
             axes.legend(fontsize=8)
         figure.tight_layout()
-        buffer = text_io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        pyplot.close(figure)
-    io.atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_summary(folder, spec: SweepSpec, metrics=None) -> dict:
