@@ -104,18 +104,11 @@ def affine_matrices(shape, rotation=0.0, scale=1.0, shear=(0.0, 0.0), translatio
 def warp_affine(images, A, b):
     """``output[n, :, p] = images[n, :, A[n] p + b[n]]``: bilinear, zero outside (see the module).
 
-    Parameters
-    ----------
-    images : ndarray (N, C, H, W), float32 or float64
-    A : ndarray (N, 2, 2), b : ndarray (N, 2)
-        One inverse map per image (:func:`affine_matrices`).
-
-    Returns
-    -------
-    ndarray (N, C, H, W), the dtype of ``images``
-
-    :func:`minireg.kernels.warp_affine`: a compiled kernel, or its NumPy twin
-    :func:`minireg.kernels.warp.warp_affine_numpy`, which spells out the computation.
+    ``images`` (N, C, H, W) float32 or float64, one inverse map ``A[n]`` (2 x 2), ``b[n]``
+    (2,) per image, as :func:`affine_matrices` gives them; the result has the images'
+    shape and dtype. This is :func:`minireg.kernels.warp_affine`: a compiled kernel, or
+    its NumPy twin :func:`minireg.kernels.warp.warp_affine_numpy`, which spells out the
+    computation.
     """
     return kernels.warp_affine(images, A, b)
 

@@ -138,3 +138,11 @@ IDENTITY, ORIGIN = np.stack([np.eye(2)] * 2), np.zeros((2, 2))
 def test_bad_arguments_raise_clear_errors(path, images, A, b, error, message):
     with kernel_path(path), pytest.raises(error, match=message):
         kernels.warp_affine(images, A, b)
+
+
+@pytest.mark.parametrize("shape", [(0, 1, 5, 5), (2, 0, 5, 5), (2, 1, 0, 5), (2, 1, 5, 0)])
+def test_empty_batches_channels_and_sides_give_empty_results(shape):
+    images = np.zeros(shape, dtype=np.float32)
+    A, b = np.broadcast_to(np.eye(2), (shape[0], 2, 2)), np.zeros((shape[0], 2))
+    for warped in both_paths(images, A, b):
+        assert warped.shape == shape and warped.dtype == np.float32
