@@ -41,12 +41,15 @@ PROBE = textwrap.dedent("""
         F.conv2d(x, w, padding=1).sum().backward()
         owl = prox_owl(np.array([3.0, -1.0, 2.0]), np.array([1.0, 0.5, 0.0]), 1.0)
         y, mask = kernels.dropout(np.ones(64), 0.5, np.random.default_rng(0))
+        quarter_turn = kernels.warp_affine(np.arange(6.0).reshape(1, 1, 2, 3),
+                                           np.array([[[0.0, 1.0], [-1.0, 0.0]]]), np.array([[0.0, 2.0]]))
     print(json.dumps({
         "status": kernels.compiled_status(),
         "warnings": [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)],
         "conv_grad_sum": float(x.grad.data.sum()),
         "owl": owl.tolist(),
         "kept": int(mask.sum()),
+        "quarter_turn": quarter_turn.tolist(),
     }))
 """)
 
@@ -87,6 +90,8 @@ def test_built_package_uses_the_compiled_kernels_silently():
     # OWL prox: sorted magnitudes (3, 2, 1) minus lambda (1, 0.5, 0) = (2, 1.5, 1), already
     # non-increasing, so no pooling; back in place with the signs
     assert result["owl"] == [2.0, -1.0, 1.5]
+    # q = (column, 2 - row): output pixel (r, c) shows input (c, 2 - r); inputs past row 1 are zero fill
+    assert result["quarter_turn"] == [[[[2.0, 5.0, 0.0], [1.0, 4.0, 0.0]]]]
 
 
 def test_use_compiled_switches_and_returns_the_previous_setting():

@@ -1,6 +1,6 @@
 """The hot paths of minireg, each written twice: readable NumPy, and compiled.
 
-Three computations dominate the running time of what minireg does. Each has a module
+Four computations dominate the running time of what minireg does. Each has a module
 here holding its readable NumPy *twin*, named like the Cython file that compiles it
 (as scikit-learn pairs ``isotonic.py`` with ``_isotonic.pyx``):
 
@@ -14,6 +14,8 @@ module            twins                                       compiled
                   ``owl_prox_numpy``, ``growl_prox_numpy``:
                   the OWL / GrOWL proximal operators
 ``dropout.py``    ``dropout_numpy``: dropout masks              ``_ext/dropout.pyx``
+``warp.py``       ``warp_affine_numpy``: the bilinear affine   ``_ext/warp.pyx``
+                  warp of data augmentation
 ================  ==========================================  =======================
 
 Read a twin to learn what a kernel computes; the tests check that twin and kernel agree.
@@ -59,12 +61,13 @@ from minireg import checks
 from .dropout import DROPOUT_DRAW_BITS, dropout_numpy, keep_threshold
 from .im2col import col2im_numpy, im2col_numpy, im2row_numpy, output_size, row2im_numpy
 from .pava import growl_prox_numpy, isotonic_nonincreasing_numpy, owl_prox_numpy, row_norms
+from .warp import EDGE_TOLERANCE, warp_affine_numpy
 
 # ---------------------------------------------------------------------------------------
 # The switch
 # ---------------------------------------------------------------------------------------
 
-_EXTENSION_NAMES = ("im2col", "pava", "dropout")
+_EXTENSION_NAMES = ("im2col", "pava", "dropout", "warp")
 PURE_NUMPY_VARIABLE = "MINIREG_PURE_NUMPY"
 _TWIN_SETTINGS = ("1", "true", "yes", "on")
 _COMPILED_SETTINGS = ("", "0", "false", "no", "off")
@@ -531,3 +534,59 @@ def dropout(x, keep, rng, out=None):
         y.reshape(-1), mask.reshape(-1).view(np.uint8),
     )
     return _store(y, out), mask
+
+
+# ---------------------------------------------------------------------------------------
+# Bilinear affine warp  (twin: warp.py, compiled: _ext/warp.pyx)
+# ---------------------------------------------------------------------------------------
+
+def _check_maps(A, b, images):
+    """``A`` (N, 2, 2) and ``b`` (N, 2), finite, one map per image, sending every pixel of
+    the images to a point well inside the range of their dtype; as float64 C arrays."""
+    A, b = _float_array(A, "A"), _float_array(b, "b")
+    n_images, _, height, width = images.shape
+    if A.shape != (n_images, 2, 2) or b.shape != (n_images, 2):
+        raise ValueError(f"A and b must have shapes ({n_images}, 2, 2) and ({n_images}, 2), one map per "
+                         f"image of images {images.shape}; got {A.shape} and {b.shape}")
+    checks.check_float_array(A, "A", finite=True)
+    checks.check_float_array(b, "b", finite=True)
+    A, b = np.ascontiguousarray(A, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64)
+    # |q_i| <= sum_j |A_ij| (size_j - 1) + |b_i| over the grid (1 for a 1-pixel side, so that
+    # A itself must fit in the dtype); a margin of 4 covers the rounding of q = A p + b
+    with np.errstate(over="ignore"):
+        reach = np.abs(A) @ np.array([max(height - 1, 1), max(width - 1, 1)], dtype=np.float64) + np.abs(b)
+    limit = float(np.finfo(images.dtype).max) / 4
+    if reach.size and not reach.max() <= limit:
+        raise ValueError(f"A and b send pixels of the {height} x {width} images to coordinates as large as "
+                         f"{reach.max():.3g}; they must stay below {limit:.3g} (a quarter of the largest "
+                         f"{images.dtype})")
+    return A, b
+
+
+def warp_affine(images, A, b):
+    """``output[n, :, p] = bilinear(images[n, :], A[n] p + b[n])``, zero outside the grid.
+
+    Parameters
+    ----------
+    images : ndarray (N, C, H, W), float32 or float64
+    A : ndarray (N, 2, 2), b : ndarray (N, 2)
+        One inverse map per image, from an output pixel p = (row, column) to the point of
+        the input it shows (``minireg.images.affine_matrices`` builds them); finite, and
+        sending the pixels to coordinates below a quarter of the images' largest float.
+
+    Returns
+    -------
+    ndarray (N, C, H, W), C-contiguous, the dtype of ``images``
+
+    Compiled ``warp.warp_affine`` when built, else :func:`warp_affine_numpy`, which
+    documents the computation; the two agree bit for bit.
+    """
+    images = _image(images, "images", "(N, C, H, W)")
+    A, b = _check_maps(A, b, images)
+    images = np.ascontiguousarray(images)
+    ext = _compiled("warp")
+    if ext is None:
+        return warp_affine_numpy(images, A, b)
+    out = np.empty(images.shape, dtype=images.dtype)
+    ext.warp_affine(images, A, b, EDGE_TOLERANCE, out)
+    return out
