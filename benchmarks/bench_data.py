@@ -36,11 +36,10 @@ args = parser.parse_args()
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 
-import time  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from interleave import interleaved  # noqa: E402 (benchmarks/interleave.py)
 from minireg import losses  # noqa: E402
 from minireg.datasets import load_mnist  # noqa: E402
 from minireg.experiments.augmentation import lenet  # noqa: E402
@@ -79,14 +78,7 @@ blocks = {
 }
 WANTED = {"affine + RandAugment": 0.20, "mixup": 0.05, "CutMix": 0.05, "cutout": 0.05}
 
-times = {name: [] for name in blocks}
-for repeat in range(args.repeats):
-    for name, run in blocks.items():
-        run()                                   # untimed
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            run()
-        times[name].append((time.perf_counter() - start) / args.steps)
+times = interleaved(blocks, args.repeats, args.steps)
 
 median = {name: float(np.median(values)) for name, values in times.items()}
 plain = median["plain LeNet step"]

@@ -59,11 +59,10 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
-import time  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from interleave import interleaved  # noqa: E402 (benchmarks/interleave.py)
 import minireg.functional as F  # noqa: E402
 from minireg import losses, nn, optim  # noqa: E402
 from minireg.tensor import Tensor  # noqa: E402
@@ -273,14 +272,7 @@ def main():
         spread = max(first.values()) - min(first.values())
         assert spread < 1e-4, f"variants disagree on the loss: {first}"
 
-    times = {name: [] for name in variants}
-    for _ in range(args.repeats):
-        for name, step in variants.items():
-            step()  # untimed warm-up of the block
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                step()
-            times[name].append((time.perf_counter() - start) / args.steps)
+    times = interleaved(variants, args.repeats, args.steps)
     median = {name: float(np.median(t)) for name, t in times.items()}
     best = {name: float(np.min(t)) for name, t in times.items()}
     torch_median = min(median["torch"], median["torch.nn"])

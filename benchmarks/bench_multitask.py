@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -29,11 +30,10 @@ args = parser.parse_args()
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
-import time  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from interleave import interleaved  # noqa: E402 (benchmarks/interleave.py)
 from minireg import losses, nn  # noqa: E402
 from minireg.optim import SGD  # noqa: E402
 from minireg.training import Trainer  # noqa: E402
@@ -56,14 +56,8 @@ variants = {
     "single task": (Trainer(single, losses.cross_entropy, SGD(single.parameters(), lr=0.01, momentum=0.9)), digits),
     "multi-task": (Trainer(multi, MultiTaskLoss(multi), SGD(multi.parameters(), lr=0.01, momentum=0.9)), targets),
 }
-times = {name: [] for name in variants}
-for _ in range(args.repeats):
-    for name, (trainer, y) in variants.items():
-        trainer.train_step(x, y)                        # untimed
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            trainer.train_step(x, y)
-        times[name].append((time.perf_counter() - start) / args.steps)
+times = interleaved({name: functools.partial(trainer.train_step, x, y) for name, (trainer, y) in variants.items()},
+                    args.repeats, args.steps)
 plain = np.median(times["single task"])
 for name, values in times.items():
     print(f"{name:>12}: {1000 * np.median(values):.3f} ms per step, {np.median(values) / plain:.2f}x")

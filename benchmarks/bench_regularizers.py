@@ -41,11 +41,10 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
-import time  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from interleave import interleaved  # noqa: E402 (benchmarks/interleave.py)
 from minireg import losses, nn  # noqa: E402
 from minireg.optim import SGD  # noqa: E402
 from minireg.regularizers import L2, AdversarialTraining, InputGradientPenalty, ProxGrOWL  # noqa: E402
@@ -118,14 +117,7 @@ try:
 except ImportError:
     torch = None
 
-times = {name: [] for name in blocks}
-for repeat in range(args.repeats):
-    for name, run in blocks.items():
-        run()                                   # untimed
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            run()
-        times[name].append((time.perf_counter() - start) / args.steps)
+times = interleaved(blocks, args.repeats, args.steps)
 
 median = {name: float(np.median(values)) for name, values in times.items()}
 plain = median["plain"]
