@@ -40,9 +40,8 @@ from scipy.special import softmax
 
 from minireg import io, losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases,
-                                      format_number, line_plot, markdown_table, option,
-                                      plotting_available)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases, format_number,
+                                      line_plot, markdown_table, option, percent, plotting_available)
 from minireg.optim import SGD
 from minireg.regularizers import AdversarialTraining
 from minireg.regularizers.penalties import fast_gradient_sign, input_gradient
@@ -224,11 +223,6 @@ def fgsm_figure_png(path, example, epsilon) -> bool:
     return True
 
 
-def _percent(value) -> str:
-    """A fraction as a percentage; None (NaN in results.json: no wrong answer to average) as a dash."""
-    return format_number(None if value is None else 100 * value)
-
-
 def report(document: dict, folder) -> str:
     """Markdown: the error on FGSM examples against ε before and after, beside the paper's numbers."""
     folder = Path(folder)
@@ -248,13 +242,13 @@ def report(document: dict, folder) -> str:
               "adversarial examples\", arXiv:1412.6572); ours are those of a smaller ReLU MLP trained for minutes, "
               f"attacked at this run's ε = {epsilon}.", ""]
     lines.append(markdown_table(["", "paper: before", "ours: before", "paper: after", "ours: after"], [
-        ["error on FGSM examples %", _percent(PAPER["plain_fgsm_error"]), _percent(plain["errors"][at]),
-         _percent(PAPER["adversarial_fgsm_error"]), _percent(adversarial["errors"][at])],
-        ["mean confidence of the wrong answers %", _percent(PAPER["plain_fgsm_confidence"]),
-         _percent(plain["wrong_confidences"][at]), _percent(PAPER["adversarial_wrong_confidence"]),
-         _percent(adversarial["wrong_confidences"][at])],
-        ["clean test error %", _percent(PAPER["plain_clean_error"]), _percent(plain["errors"][0]),
-         _percent(PAPER["adversarial_clean_error"]), _percent(adversarial["errors"][0])],
+        ["error on FGSM examples %", percent(PAPER["plain_fgsm_error"]), percent(plain["errors"][at]),
+         percent(PAPER["adversarial_fgsm_error"]), percent(adversarial["errors"][at])],
+        ["mean confidence of the wrong answers %", percent(PAPER["plain_fgsm_confidence"]),
+         percent(plain["wrong_confidences"][at]), percent(PAPER["adversarial_wrong_confidence"]),
+         percent(adversarial["wrong_confidences"][at])],
+        ["clean test error %", percent(PAPER["plain_clean_error"]), percent(plain["errors"][0]),
+         percent(PAPER["adversarial_clean_error"]), percent(adversarial["errors"][0])],
     ]))
     lines += ["", "Our confidence is the mean largest softmax probability of the wrong answers; the paper gives "
                   "an average confidence beside each error rate. Its clean errors are those of a maxout network "
@@ -262,7 +256,7 @@ def report(document: dict, folder) -> str:
               "## Error on FGSM examples against ε", ""]
     shown = list(range(0, len(results["epsilons"]), max(1, len(results["epsilons"]) // 7)))
     lines.append(markdown_table(["ε", "plain %", "adversarially trained %"], [
-        [format_number(results["epsilons"][i]), _percent(plain["errors"][i]), _percent(adversarial["errors"][i])]
+        [format_number(results["epsilons"][i]), percent(plain["errors"][i]), percent(adversarial["errors"][i])]
         for i in shown]))
     plots.append(line_plot(folder / "fgsm_error.png",
                            {TITLES[name]: (results["epsilons"], [100 * e for e in models[name]["errors"]])
@@ -273,12 +267,12 @@ def report(document: dict, folder) -> str:
         lines += ["", "![error on FGSM examples against ε](fgsm_error.png)"]
     lines += ["", "## Transfer", "",
               f"At ε = {epsilon}, the plain network misclassifies "
-              f"{_percent(plain['error_on_examples_against_adversarial'])} % of the examples made against the "
-              f"adversarially trained one, which misclassifies {_percent(adversarial['error_on_examples_against_plain'])}"
+              f"{percent(plain['error_on_examples_against_adversarial'])} % of the examples made against the "
+              f"adversarially trained one, which misclassifies {percent(adversarial['error_on_examples_against_plain'])}"
               " % of those made against the plain one.", "",
               f"Test images whose input gradient is exactly zero (the attack cannot move them): plain "
-              f"{_percent(plain['zero_gradient_fraction'])} %, adversarially trained "
-              f"{_percent(adversarial['zero_gradient_fraction'])} %.", "",
+              f"{percent(plain['zero_gradient_fraction'])} %, adversarially trained "
+              f"{percent(adversarial['zero_gradient_fraction'])} %.", "",
               "## x, sign of the gradient, x' (as Deep Learning Fig. 7.7)", ""]
     example = results["example"]
     plots.append(fgsm_figure_png(folder / "fgsm_example.png", example, epsilon))

@@ -29,8 +29,8 @@ import numpy as np
 
 from minireg import io, losses, nn
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases,
-                                      format_number, markdown_table, option, plotting_available)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases, format_number,
+                                      markdown_table, option, percent, plotting_available)
 from minireg.optim import SGD
 from minireg.regularizers.data import (CutMix, Cutout, LabelSmoothing, Mixup, RandAugment, RandomAffine,
                                        RandomErasing)
@@ -222,10 +222,6 @@ def draw_grids(config, folder, count=8) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def _percent(value) -> str:
-    return format_number(100 * value)
-
-
 def report(document: dict, folder) -> str:
     """Markdown: the test error of each row beside the plain network's, and the image grids."""
     folder = Path(folder)
@@ -242,12 +238,12 @@ def report(document: dict, folder) -> str:
     lines += ["", "## Test error with each data-side regularizer (Deep Learning 7.5, published 7.4; the slides)", ""]
     lines.append(markdown_table(
         ["regularizer", "test error %", "change from none (points)", "training error % (clean images)"],
-        [[row["title"], _percent(row["test_error"]), format_number(100 * (row["test_error"] - plain["test_error"])),
-          _percent(row["train_error"])] for row in rows]))
+        [[row["title"], percent(row["test_error"]), format_number(100 * (row["test_error"] - plain["test_error"])),
+          percent(row["train_error"])] for row in rows]))
     best = min(rows[1:], key=lambda row: row["test_error"])
     p = plain["test_error"]
-    lines += ["", f"Lowest test error: {best['title']}, {_percent(best['test_error'])} % against "
-                  f"{_percent(p)} % without. One standard error of a test error p on {sizes['test']} images, "
+    lines += ["", f"Lowest test error: {best['title']}, {percent(best['test_error'])} % against "
+                  f"{percent(p)} % without. One standard error of a test error p on {sizes['test']} images, "
                   f"√(p(1−p)/N), is about {100 * np.sqrt(p * (1 - p) / sizes['test']):.2f} points here; the rows "
                   "share their initial weights and batches, so their differences are less noisy than that, but "
                   "another seed may still reorder rows that are close.", ""]

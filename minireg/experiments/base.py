@@ -646,6 +646,11 @@ def format_number(value, digits: int = 4) -> str:
     return str(value)
 
 
+
+def percent(fraction, digits: int = 4) -> str:
+    """A fraction (an error rate, a share) as a percentage for a table; None as a dash."""
+    return format_number(None if fraction is None else 100 * fraction, digits)
+
 def markdown_table(header, rows) -> str:
     """A GitHub-flavoured markdown table; cells go through :func:`format_number`."""
     header = [str(cell) for cell in header]

@@ -54,7 +54,7 @@ import numpy as np
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
 from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, check_mnist_split,
-                                      format_number, line_plot, markdown_table, option)
+                                      format_number, line_plot, markdown_table, option, percent)
 from minireg.optim import SGD, LinearDecay
 from minireg.regularizers import L1, L2, KLSparsity, MaxNorm
 from minireg.regularizers.base import Regularizer
@@ -231,10 +231,6 @@ def run(config: DropoutTableConfig, progress=None) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def _percent(value) -> str:
-    return format_number(100 * value)
-
-
 def rank_agreement(rows) -> float:
     """Kendall's τ between the paper's order of the rows and ours (1: the same order, -1: reversed)."""
     paper = np.array([row["paper_test_error"] for row in rows])
@@ -266,8 +262,8 @@ def report(document: dict, folder) -> str:
     lines.append(markdown_table(
         ["regularizer", "paper test error %", "our test error %", "our rank", "validation error %",
          "training error %"],
-        [[row["title"], format_number(100 * row["paper_test_error"]), _percent(row["test_error"]), rank[i],
-          _percent(row["val_error"]), _percent(row["train_error"])] for i, row in enumerate(rows)]))
+        [[row["title"], format_number(100 * row["paper_test_error"]), percent(row["test_error"]), rank[i],
+          percent(row["val_error"]), percent(row["train_error"])] for i, row in enumerate(rows)]))
     lines += ["", f"Source of the paper's column: {SOURCE}.", ""]
     tau = rank_agreement(rows)
     same = ours_order == list(range(len(rows)))[::-1]        # the paper's rows go from worst to best
@@ -279,7 +275,7 @@ def report(document: dict, folder) -> str:
     by_name = {row["name"]: row for row in rows}
     best_plain = min(by_name[n]["test_error"] for n in ("l2", "l2_l1_late", "l2_kl", "max_norm"))
     best_dropout = min(by_name[n]["test_error"] for n in ("dropout_l2", "dropout_max_norm"))
-    lines += [f"Best row without dropout: {_percent(best_plain)} %; best with dropout: {_percent(best_dropout)} %. "
+    lines += [f"Best row without dropout: {percent(best_plain)} %; best with dropout: {percent(best_dropout)} %. "
               f"One standard error of a test error p on {sizes['test']} images, √(p(1−p)/N), is about "
               f"{100 * np.sqrt(best_plain * (1 - best_plain) / sizes['test']):.2f} points here: rows closer than "
               "about twice that may swap with another seed.", ""]

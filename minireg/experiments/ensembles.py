@@ -36,14 +36,13 @@ from scipy.special import log_softmax
 
 from minireg import losses, nn, threads
 from minireg.datasets import DataLoader, load_mnist
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases,
-                                      RunProgress, format_number, line_plot, markdown_table, option)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases, RunProgress,
+                                      format_number, line_plot, markdown_table, option, percent)
 from minireg.optim import SGD
 from minireg.tensor import Tensor, no_grad
 from minireg.training import Trainer
 from minireg.training.ensembles import (Ensemble, bootstrap_indices, ensemble_errors, error_decomposition,
                                         train_members)
-
 
 
 @dataclass
@@ -237,10 +236,6 @@ def run(config: EnsemblesConfig, progress=None) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def _percent(value) -> str:
-    return format_number(100 * value)
-
-
 def report(document: dict, folder) -> str:
     """Markdown: ensemble error against k, the decomposition, MC dropout against weight scaling."""
     folder = Path(folder)
@@ -257,8 +252,8 @@ def report(document: dict, folder) -> str:
     header = ["ensemble", "mean member error %", "best member %", "worst member %", "ensemble of 1 %",
               f"ensemble of {k} %"]
     lines.append(markdown_table(header, [
-        [kind, _percent(np.mean(e["member_errors"])), _percent(min(e["member_errors"])),
-         _percent(max(e["member_errors"])), _percent(e["ensemble_errors"][0]), _percent(e["ensemble_errors"][-1])]
+        [kind, percent(np.mean(e["member_errors"])), percent(min(e["member_errors"])),
+         percent(max(e["member_errors"])), percent(e["ensemble_errors"][0]), percent(e["ensemble_errors"][-1])]
         for kind, e in ensembles.items()]))
     bag = ensembles["bagging"]
     lines += ["", f"A bootstrap resample held {100 * bag['distinct_fraction']:.1f} % distinct examples on average "
@@ -289,8 +284,8 @@ def report(document: dict, folder) -> str:
     lines += ["## Monte-Carlo dropout against weight scaling (7.11, published 7.12; eq. 7.30)", ""]
     shown = sorted({j for j in (1, 2, 5, 10, 20, 50, 100) if j <= results["masks"]} | {results["masks"]})
     lines.append(markdown_table(["sub-networks j", "arithmetic mean %", "geometric mean %", "weight scaling %"], [
-        [j, _percent(dropout["arithmetic"][j - 1]), _percent(dropout["geometric"][j - 1]),
-         _percent(dropout["weight_scaling"])] for j in shown]))
+        [j, percent(dropout["arithmetic"][j - 1]), percent(dropout["geometric"][j - 1]),
+         percent(dropout["weight_scaling"])] for j in shown]))
     plots.append(line_plot(folder / "mc_dropout.png",
                            {"arithmetic mean of j sub-networks": (masks, [100 * v for v in dropout["arithmetic"]]),
                             "geometric mean of j sub-networks": (masks, [100 * v for v in dropout["geometric"]]),

@@ -45,8 +45,8 @@ from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
 from minireg.datasets.randomization import (gaussian_inputs, pixel_permutation, random_labels, random_pixels,
                                             shuffled_pixels)
-from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases,
-                                      format_number, line_plot, markdown_table, option)
+from minireg.experiments.base import (MNIST_TRAINING_EXAMPLES, PLOTS_SKIPPED, MnistConfig, Phases, line_plot,
+                                      markdown_table, option, percent)
 from minireg.optim import SGD
 from minireg.regularizers import L2
 from minireg.training import StopAtTarget, Trainer
@@ -178,10 +178,6 @@ def run(config: MemorizationConfig, progress=None) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def _percent(value) -> str:
-    return format_number(None if value is None else 100 * value)
-
-
 def report(document: dict, folder) -> str:
     """Markdown: epochs to fit and test error per run, the training curves per regularization."""
     folder = Path(folder)
@@ -206,7 +202,7 @@ def report(document: dict, folder) -> str:
         ratio = r["epochs_to_fit"] / base if r["epochs_to_fit"] is not None and base else None
         rows.append([r["dataset"], r["regularization"],
                      r["epochs_to_fit"] if r["epochs_to_fit"] is not None else f"not within {results['epochs']}",
-                     ratio, _percent(r["train_error"]), _percent(r["test_error"]), r["seconds"]])
+                     ratio, percent(r["train_error"]), percent(r["test_error"]), r["seconds"]])
     lines.append(markdown_table(header, rows))
     plots = []
     for regularization in dict.fromkeys(r["regularization"] for r in runs):

@@ -29,7 +29,7 @@ import numpy as np
 from minireg import losses, nn
 from minireg.datasets import DataLoader, load_mnist
 from minireg.experiments.base import (PLOTS_SKIPPED, CheckedConfig, Phases, check_data_root, check_mnist_split,
-                                      figure_png, format_number, line_plot, markdown_table, option)
+                                      figure_png, format_number, line_plot, markdown_table, option, percent)
 from minireg.optim import SGD
 from minireg.regularizers import L1, L2, MaxNorm, ProxL1
 from minireg.regularizers.constraints import unit_norms
@@ -163,10 +163,6 @@ def _best(rows):
     return min(rows, key=lambda row: row["val_error"])
 
 
-def _percent(value) -> str:
-    return format_number(100 * value)
-
-
 def report(document: dict, folder) -> str:
     """Markdown: test error against α, exact against near zeros, histograms, unit norms."""
     folder = Path(folder)
@@ -186,11 +182,11 @@ def report(document: dict, folder) -> str:
     lines.append("")
 
     lines += ["## Test error against α (Deep Learning 7.2, published 7.1)", ""]
-    table = [["none", 0, _percent(none["val_error"]), _percent(none["test_error"]), _percent(none["train_error"]), ""]]
+    table = [["none", 0, percent(none["val_error"]), percent(none["test_error"]), percent(none["train_error"]), ""]]
     for family in ("L2", "L1 penalty", "L1 prox"):
         chosen = _best(by_family[family] + [none])
-        table += [[family, row["alpha"], _percent(row["val_error"]), _percent(row["test_error"]),
-                   _percent(row["train_error"]), "chosen" if row is chosen else ""] for row in by_family[family]]
+        table += [[family, row["alpha"], percent(row["val_error"]), percent(row["test_error"]),
+                   percent(row["train_error"]), "chosen" if row is chosen else ""] for row in by_family[family]]
     lines.append(markdown_table(["regularizer", "α", "validation error %", "test error %", "training error %",
                                  "on validation"], table))
 
@@ -205,9 +201,9 @@ def report(document: dict, folder) -> str:
     if plots[-1]:
         lines += ["", "![test error against alpha](error_vs_alpha.png)"]
     largest, chosen = by_family["L2"][-1], _best(by_family["L2"] + [none])
-    lines += ["", f"The largest α of L2 ({largest['alpha']:g}) gives {_percent(largest['test_error'])} % test "
-                  f"error and {_percent(largest['train_error'])} % training error, against "
-                  f"{_percent(chosen['test_error'])} % at the α chosen on validation ({chosen['alpha']:g}): too "
+    lines += ["", f"The largest α of L2 ({largest['alpha']:g}) gives {percent(largest['test_error'])} % test "
+                  f"error and {percent(largest['train_error'])} % training error, against "
+                  f"{percent(chosen['test_error'])} % at the α chosen on validation ({chosen['alpha']:g}): too "
                   "much weight decay underfits.", ""]
 
     lines += ["## Exact zeros: the L1 prox against the L1 subgradient (7.2.2, published 7.1.2)", ""]
@@ -244,7 +240,7 @@ def report(document: dict, folder) -> str:
     lines.append(markdown_table(
         ["run", "largest unit norm at the end", "median unit norm", "test error %"],
         [[label, format_number(row["unit_norms"]["largest"][-1]), format_number(row["unit_norms"]["median"][-1]),
-          _percent(row["test_error"])]
+          percent(row["test_error"])]
          for label, row in (("none", none), (f"max-norm, c = {constrained['alpha']:g}", constrained))]))
     epochs = list(range(1, len(none["unit_norms"]["largest"]) + 1))
     plots.append(line_plot(folder / "unit_norms.png",
